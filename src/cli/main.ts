@@ -1,0 +1,35 @@
+import { Command, CommanderError } from 'commander';
+import { registerIntentCommands } from './commands/intent.ts';
+
+/**
+ * `custos` entry point. Each command group lives in `commands/<group>.ts` and registers itself
+ * here; a command sets `process.exitCode`-style results by returning a number via `ctx.exit`.
+ */
+export interface CliContext {
+  /** Set by a command to the exit code it wants (0 ok, 1 verification failed, 2 bad input). */
+  exit(code: number): void;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const ctx: CliContext = {
+    exit: (c) => {
+      code = c;
+    },
+  };
+  const program = new Command('custos')
+    .description('Custos withdrawal firewall')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerIntentCommands(program, ctx);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; every usage error is 2.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    throw e;
+  }
+  return code;
+}

@@ -1,0 +1,2 @@
+export { fingerprint, INTENT_DOMAIN_TAG, intentDigest, intentDigestHex } from './digest.ts';
+export { AMOUNT_RE, type Intent, intentSchema, parseIntent, RFC3339_UTC_RE } from './schema.ts';

@@ -1,0 +1,35 @@
+/**
+ * The one storage interface Custos code talks to. Two implementations: PostgreSQL through `pg`
+ * (production, several processes on one database) and embedded PGlite (the default for a newcomer,
+ * for a co-signer's own store, and for tests). SQL is written once and runs on both.
+ *
+ * Every value goes in as a bound parameter ($1, $2, …); no query is built from user data.
+ */
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** Runs several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Transaction-scoped advisory lock (released at commit/rollback). Keys are stable per purpose. */
+export async function advisoryXactLock(tx: Queryable, key: bigint): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [key.toString()]);
+}
+
+/** Well-known advisory lock keys (arbitrary 63-bit constants, one per serialized purpose). */
+export const LOCKS = {
+  migrations: 0x4355_5354_4f53_0001n,
+  auditAppend: 0x4355_5354_4f53_0002n,
+} as const;

@@ -1,0 +1,29 @@
+import type { Db } from './db.ts';
+import { migrate } from './migrate.ts';
+import { openPglite } from './pglite.ts';
+import { openPostgres } from './postgres.ts';
+
+export interface OpenDbOptions {
+  /** postgres://… to use a PostgreSQL server; otherwise PGlite. */
+  databaseUrl?: string;
+  /** PGlite data directory; omitted = in memory. */
+  dataDir?: string;
+  schema?: string;
+  migrate?: boolean;
+}
+
+/** Opens the configured backend and applies migrations (unless told not to). */
+export async function openDb(options: OpenDbOptions): Promise<Db> {
+  const db = options.databaseUrl
+    ? await openPostgres({ connectionString: options.databaseUrl, schema: options.schema })
+    : await openPglite({ dataDir: options.dataDir });
+  if (options.migrate !== false) {
+    try {
+      await migrate(db);
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+  }
+  return db;
+}

@@ -1,0 +1,89 @@
+import pg from 'pg';
+import { CustosError } from '../core/errors/base.ts';
+import type { Db, Queryable, QueryResult } from './db.ts';
+
+// int8 (bigint) columns come back as strings by default; keep them exact as bigint-safe strings.
+// numeric too. Callers convert with BigInt() where they need arithmetic.
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Schema to create (if needed) and put first on the search_path: isolates tests and tenants. */
+  schema?: string;
+  max?: number;
+  statementTimeoutMs?: number;
+}
+
+const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openPostgres(options: PostgresOptions): Promise<Db> {
+  const { schema } = options;
+  if (schema !== undefined && !SCHEMA_RE.test(schema)) {
+    throw new CustosError('INVALID_SCHEMA_NAME', 'schema names are lower-case identifiers', {
+      details: { schema },
+    });
+  }
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? 10,
+    // search_path and statement_timeout are set at connection start-up, so every pooled
+    // connection agrees; the schema name was checked against SCHEMA_RE above.
+    options: [
+      schema ? `-c search_path=${schema},public` : '',
+      `-c statement_timeout=${options.statementTimeoutMs ?? 30_000}`,
+    ]
+      .filter(Boolean)
+      .join(' '),
+  });
+  pool.on('error', () => {
+    /* idle client errors surface on the next query; never crash the process from here */
+  });
+  if (schema) {
+    // Identifier validated above; CREATE SCHEMA takes no bind parameters.
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  }
+  const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
+    async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+      const r = await c.query(sql, params as unknown[]);
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    },
+    async exec(sql: string): Promise<void> {
+      await c.query(sql);
+    },
+  });
+  const base = wrap(pool);
+  return {
+    kind: 'postgres',
+    query: base.query,
+    exec: base.exec,
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const out = await fn(wrap(client));
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+/** Drops a schema created by {@link openPostgres} (tests clean up after themselves). */
+export async function dropSchema(connectionString: string, schema: string): Promise<void> {
+  if (!SCHEMA_RE.test(schema))
+    throw new CustosError('INVALID_SCHEMA_NAME', 'bad schema name', { details: { schema } });
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
