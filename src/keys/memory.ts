@@ -1,0 +1,52 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { HDKey } from '@scure/bip32';
+import { CustosError } from '../core/errors/base.ts';
+import type { EcdsaSignature, Secp256k1Signer } from './backend.ts';
+
+/**
+ * In-memory signer — a TEST DOUBLE / development backend, not for production keys: the secret
+ * lives in the JS heap for the signer's lifetime. Production co-signers use the encrypted
+ * keystore (`file`) or PKCS#11 backends. Holds either a raw secp256k1 key or a BIP 32 root.
+ */
+export function memorySigner(keyId: string, key: Uint8Array | HDKey): Secp256k1Signer {
+  const hd = key instanceof HDKey ? key : undefined;
+  let raw = key instanceof HDKey ? undefined : key.slice();
+  const priv = (path?: string): Uint8Array => {
+    if (hd) {
+      const child = path && path !== 'm' ? hd.derive(path) : hd;
+      if (!child.privateKey)
+        throw new CustosError('KEY_NOT_PRIVATE', 'extended key has no private part', { details: { keyId } });
+      return child.privateKey;
+    }
+    if (path && path !== 'm')
+      throw new CustosError('KEY_NOT_DERIVABLE', 'a raw key cannot derive a path', {
+        details: { keyId, path },
+      });
+    if (!raw) throw new CustosError('KEY_CLOSED', 'signer was closed', { details: { keyId } });
+    return raw;
+  };
+  return {
+    backend: 'memory',
+    keyId,
+    async publicKey(path) {
+      return secp256k1.getPublicKey(priv(path), true);
+    },
+    async signDigest(digest, path): Promise<EcdsaSignature> {
+      if (digest.length !== 32) throw new CustosError('BAD_DIGEST', 'digest must be 32 bytes');
+      // prehash: false — the digest is already the message hash; lowS: true (BIP 62 / EIP-2).
+      const sig = secp256k1.Signature.fromBytes(
+        secp256k1.sign(digest, priv(path), { prehash: false, lowS: true, format: 'recovered' }),
+        'recovered',
+      );
+      return { r: sig.r, s: sig.s, recovery: sig.recovery as 0 | 1 };
+    },
+    async xpub(path) {
+      if (!hd) return undefined as unknown as string;
+      return (path && path !== 'm' ? hd.derive(path) : hd).publicExtendedKey;
+    },
+    async close() {
+      raw?.fill(0);
+      raw = undefined;
+    },
+  };
+}
