@@ -1,0 +1,105 @@
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { InvalidInputError } from '../../errors/base.ts';
+import {
+  domainHasChainId,
+  parseSafeVersion,
+  SAFE_TX_TYPE,
+  type SafeVersion,
+  safeTxHashBytes,
+  usesDataGas,
+} from './safe-hash.ts';
+import type { Address, Hex, SafeTxFields } from './types.ts';
+
+/**
+ * The EIP-712 typed data a Safe owner signs, in the shape wallets and viem's `hashTypedData`
+ * understand (`eth_signTypedData_v4`). Custos never signs a bare hash handed to it (`eth_sign`):
+ * the co-signer builds this structure itself from fields it decoded and checked, and signs its
+ * digest — so what is verified is, byte for byte, what is signed.
+ */
+export interface SafeTypedData {
+  domain: { chainId?: number; verifyingContract: Address };
+  types: { SafeTx: { name: string; type: string }[] };
+  primaryType: 'SafeTx';
+  message: {
+    to: Address;
+    value: string;
+    data: Hex;
+    operation: number;
+    safeTxGas: string;
+    baseGas?: string;
+    dataGas?: string;
+    gasPrice: string;
+    gasToken: Address;
+    refundReceiver: Address;
+    nonce: string;
+  };
+  /** not part of EIP-712: the Safe version the encoding follows, kept so the digest is recomputable */
+  safeVersion: string;
+}
+
+function fieldsOf(type: string): { name: string; type: string }[] {
+  const inner = type.slice(type.indexOf('(') + 1, -1);
+  return inner.split(',').map((p) => {
+    const [t, n] = p.split(' ');
+    return { name: n!, type: t! };
+  });
+}
+
+export function safeTypedData(
+  version: SafeVersion,
+  chainId: bigint | undefined,
+  safe: Address,
+  tx: SafeTxFields,
+): SafeTypedData {
+  const dataGas = usesDataGas(version);
+  const types = fieldsOf(SAFE_TX_TYPE).map((f) =>
+    dataGas && f.name === 'baseGas' ? { ...f, name: 'dataGas' } : f,
+  );
+  const withChain = domainHasChainId(version);
+  if (withChain && (chainId === undefined || chainId > BigInt(Number.MAX_SAFE_INTEGER))) {
+    // EIP-712 JSON carries chainId as a JSON number; refuse rather than round it.
+    throw new InvalidInputError('INVALID_SAFE_TX', 'chainId', 'chain id missing or above 2^53-1');
+  }
+  return {
+    domain: withChain ? { chainId: Number(chainId), verifyingContract: safe } : { verifyingContract: safe },
+    types: { SafeTx: types },
+    primaryType: 'SafeTx',
+    message: {
+      to: tx.to,
+      value: tx.value.toString(),
+      data: tx.data,
+      operation: tx.operation,
+      safeTxGas: tx.safeTxGas.toString(),
+      ...(dataGas ? { dataGas: tx.baseGas.toString() } : { baseGas: tx.baseGas.toString() }),
+      gasPrice: tx.gasPrice.toString(),
+      gasToken: tx.gasToken,
+      refundReceiver: tx.refundReceiver,
+      nonce: tx.nonce.toString(),
+    },
+    safeVersion: version.text,
+  };
+}
+
+/** Recomputes the EIP-712 digest of typed data built by {@link safeTypedData}. */
+export function safeTypedDataDigest(td: SafeTypedData): Uint8Array {
+  const version = parseSafeVersion(td.safeVersion);
+  const m = td.message;
+  const tx: SafeTxFields = {
+    to: m.to,
+    value: BigInt(m.value),
+    data: m.data,
+    operation: m.operation as SafeTxFields['operation'],
+    safeTxGas: BigInt(m.safeTxGas),
+    baseGas: BigInt(m.baseGas ?? m.dataGas ?? '0'),
+    gasPrice: BigInt(m.gasPrice),
+    gasToken: m.gasToken,
+    refundReceiver: m.refundReceiver,
+    nonce: BigInt(m.nonce),
+  };
+  const chainId = td.domain.chainId === undefined ? undefined : BigInt(td.domain.chainId);
+  return safeTxHashBytes(version, chainId, td.domain.verifyingContract, tx).digest;
+}
+
+export function safeTypedDataHash(td: SafeTypedData): Hex {
+  return `0x${bytesToHex(safeTypedDataDigest(td))}`;
+}
