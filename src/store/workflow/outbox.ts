@@ -1,0 +1,141 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { canonicalJson } from '../../core/encoding/canonical-json.ts';
+import { fail, ok, type Result } from '../../core/errors/base.ts';
+import type { Db, Queryable } from '../db.ts';
+
+/**
+ * The outbox: an external effect (the unsigned transaction chosen for an intent, a signature
+ * request to one co-signer, a broadcast) is written here with the digest of its exact content
+ * before it is performed. After a crash the step finds its row and performs the SAME content
+ * again (co-signers answer a repeated identical request with the same signature; a rebroadcast of
+ * the same raw transaction is a no-op on chain). Asking to record different content for the same
+ * (intent, step) is refused with OUTBOX_CONTENT_MISMATCH: a resumed or second coordinator can
+ * never send a co-signer a different transaction for an intent, nor broadcast a second one (I8).
+ */
+export type OutboxStatus = 'pending' | 'done' | 'failed';
+
+export interface OutboxEntry<C = unknown, R = unknown> {
+  intentId: string;
+  step: string;
+  contentDigest: string;
+  content: C;
+  status: OutboxStatus;
+  result: R | null;
+  attempts: number;
+}
+
+interface Row {
+  intent_id: string;
+  step: string;
+  content_digest: string;
+  content: unknown;
+  status: OutboxStatus;
+  result: unknown;
+  attempts: number;
+}
+
+const toEntry = <C, R>(r: Row): OutboxEntry<C, R> => ({
+  intentId: r.intent_id,
+  step: r.step,
+  contentDigest: r.content_digest,
+  content: r.content as C,
+  status: r.status,
+  result: r.result as R | null,
+  attempts: Number(r.attempts),
+});
+
+/** SHA-256 of the RFC 8785 form: equal content has one digest whatever its key order. */
+export function contentDigest(content: unknown): string {
+  return bytesToHex(sha256(utf8ToBytes(canonicalJson(content))));
+}
+
+export class Outbox {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Records `content` for (intent, step) or returns the existing entry if its content is the same.
+   * Different content → OUTBOX_CONTENT_MISMATCH and nothing written.
+   */
+  async record<C>(
+    intentId: string,
+    step: string,
+    content: C,
+    now: Date,
+    q: Queryable = this.db,
+  ): Promise<Result<OutboxEntry<C>, 'OUTBOX_CONTENT_MISMATCH'>> {
+    const digest = contentDigest(content);
+    await q.query(
+      `INSERT INTO wf_outbox (intent_id, step, content_digest, content, status, created_at, updated_at)
+       VALUES ($1, $2, $3, $4::jsonb, 'pending', $5, $5)
+       ON CONFLICT (intent_id, step) DO NOTHING`,
+      [intentId, step, digest, JSON.stringify(content), now.toISOString()],
+    );
+    const { rows } = await q.query<Row>('SELECT * FROM wf_outbox WHERE intent_id = $1 AND step = $2', [
+      intentId,
+      step,
+    ]);
+    const row = rows[0]!;
+    if (row.content_digest !== digest) {
+      return fail('OUTBOX_CONTENT_MISMATCH', 'this step was already recorded with different content', {
+        intentId,
+        step,
+        recorded: row.content_digest,
+        attempted: digest,
+      });
+    }
+    return ok(toEntry<C, unknown>(row));
+  }
+
+  async get<C = unknown, R = unknown>(
+    intentId: string,
+    step: string,
+  ): Promise<OutboxEntry<C, R> | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM wf_outbox WHERE intent_id = $1 AND step = $2', [
+      intentId,
+      step,
+    ]);
+    return rows[0] ? toEntry<C, R>(rows[0]) : undefined;
+  }
+
+  async list(intentId: string): Promise<OutboxEntry[]> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM wf_outbox WHERE intent_id = $1 ORDER BY step', [
+      intentId,
+    ]);
+    return rows.map((r) => toEntry(r));
+  }
+
+  /** Counts an attempt at performing the step (before sending). */
+  async attempt(intentId: string, step: string, now: Date): Promise<number> {
+    const { rows } = await this.db.query<{ attempts: number }>(
+      `UPDATE wf_outbox SET attempts = attempts + 1, updated_at = $3
+       WHERE intent_id = $1 AND step = $2 RETURNING attempts`,
+      [intentId, step, now.toISOString()],
+    );
+    return Number(rows[0]?.attempts ?? 0);
+  }
+
+  /**
+   * Stores the outcome once. A result already stored is kept (first writer wins) and returned, so
+   * two processes racing on one step agree on a single answer.
+   */
+  async settle<R>(
+    intentId: string,
+    step: string,
+    status: 'done' | 'failed',
+    result: R,
+    now: Date,
+    q: Queryable = this.db,
+  ): Promise<OutboxEntry<unknown, R>> {
+    await q.query(
+      `UPDATE wf_outbox SET status = $3, result = $4::jsonb, updated_at = $5
+       WHERE intent_id = $1 AND step = $2 AND status = 'pending'`,
+      [intentId, step, status, JSON.stringify(result), now.toISOString()],
+    );
+    const { rows } = await q.query<Row>('SELECT * FROM wf_outbox WHERE intent_id = $1 AND step = $2', [
+      intentId,
+      step,
+    ]);
+    return toEntry<unknown, R>(rows[0]!);
+  }
+}

@@ -1,0 +1,176 @@
+import type { Db, Queryable } from '../db.ts';
+
+/**
+ * Durable job queue in PostgreSQL (the same SQL runs on PGlite). Workers in any number of
+ * processes claim ready jobs with `FOR UPDATE SKIP LOCKED`, so two never take the same job and
+ * none waits on another's lock. A claim is a lease: a worker that dies leaves `locked_until` in
+ * the past and the job is claimed again (at-least-once; handlers are idempotent through the
+ * outbox). `lease` is bumped by every claim and is the fencing token: a worker whose lease
+ * expired cannot complete or reschedule a job someone else now holds.
+ */
+export interface EnqueueInput {
+  kind: string;
+  payload: Record<string, unknown>;
+  /** At most one job per key ever (e.g. `sign:<intent id>`); a second enqueue is a no-op. */
+  dedupKey?: string;
+  runAt?: Date;
+  maxAttempts?: number;
+}
+
+export interface Job {
+  id: string;
+  kind: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+  /** Fencing token of this claim. */
+  lease: number;
+  maxAttempts: number;
+  dedupKey: string | null;
+}
+
+export interface RetryPolicy {
+  /** First retry delay. */
+  baseMs: number;
+  /** Ceiling for a single delay. */
+  maxMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 500, maxMs: 60_000 };
+
+/** Exponential backoff: base·2^(attempt-1), capped. Deterministic so tests can predict it. */
+export function backoffMs(attempt: number, policy: RetryPolicy = DEFAULT_RETRY): number {
+  return Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+}
+
+export async function enqueueInTx(tx: Queryable, job: EnqueueInput, now: Date): Promise<void> {
+  await tx.query(
+    `INSERT INTO wf_jobs (kind, dedup_key, payload, run_at, max_attempts, created_at, updated_at)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6, $6)
+     ON CONFLICT (dedup_key) DO NOTHING`,
+    [
+      job.kind,
+      job.dedupKey ?? null,
+      JSON.stringify(job.payload),
+      (job.runAt ?? now).toISOString(),
+      job.maxAttempts ?? 20,
+      now.toISOString(),
+    ],
+  );
+}
+
+interface JobRow {
+  id: string | number;
+  kind: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+  lease: number;
+  max_attempts: number;
+  dedup_key: string | null;
+}
+
+const toJob = (r: JobRow): Job => ({
+  id: String(r.id),
+  kind: r.kind,
+  payload: r.payload,
+  attempts: Number(r.attempts),
+  lease: Number(r.lease),
+  maxAttempts: Number(r.max_attempts),
+  dedupKey: r.dedup_key,
+});
+
+export class JobQueue {
+  constructor(
+    private readonly db: Db,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+  ) {}
+
+  async enqueue(job: EnqueueInput, now: Date): Promise<void> {
+    await enqueueInTx(this.db, job, now);
+  }
+
+  /**
+   * Claims up to `limit` ready jobs for `visibilityMs`. Ready = queued, due, and not under a live
+   * lease. SKIP LOCKED makes concurrent claimers partition the ready set instead of blocking.
+   */
+  async claim(opts: {
+    worker: string;
+    limit: number;
+    visibilityMs: number;
+    now: Date;
+    kinds?: readonly string[];
+  }): Promise<Job[]> {
+    const until = new Date(opts.now.getTime() + opts.visibilityMs);
+    const { rows } = await this.db.query<JobRow>(
+      `UPDATE wf_jobs SET attempts = attempts + 1, lease = lease + 1, locked_by = $1, locked_until = $2, updated_at = $3
+       WHERE id IN (
+         SELECT id FROM wf_jobs
+         WHERE status = 'queued' AND run_at <= $3
+           AND (locked_until IS NULL OR locked_until <= $3)
+           AND ($5::text[] IS NULL OR kind = ANY($5::text[]))
+         ORDER BY run_at, id
+         LIMIT $4
+         FOR UPDATE SKIP LOCKED)
+       RETURNING id, kind, payload, attempts, lease, max_attempts, dedup_key`,
+      [opts.worker, until.toISOString(), opts.now.toISOString(), opts.limit, opts.kinds ?? null],
+    );
+    return rows.map(toJob);
+  }
+
+  /** Marks the job done if this claim still holds it; returns false when the lease was lost. */
+  async complete(job: Job, q: Queryable = this.db, now: Date = new Date()): Promise<boolean> {
+    const r = await q.query(
+      `UPDATE wf_jobs SET status = 'done', locked_by = NULL, locked_until = NULL, updated_at = $3
+       WHERE id = $1 AND lease = $2 AND status = 'queued'`,
+      [job.id, job.lease, now.toISOString()],
+    );
+    return r.rowCount === 1;
+  }
+
+  /**
+   * Records a failed attempt: schedules a retry after exponential backoff, or buries the job as
+   * `dead` once attempts are exhausted (`permanent` buries it at once). Returns the new status,
+   * or undefined when the lease was lost.
+   */
+  async fail(
+    job: Job,
+    error: { code: string; message: string },
+    now: Date,
+    opts: { permanent?: boolean; delayMs?: number } = {},
+  ): Promise<'queued' | 'dead' | undefined> {
+    const dead = opts.permanent === true || job.attempts >= job.maxAttempts;
+    const runAt = new Date(now.getTime() + (opts.delayMs ?? backoffMs(job.attempts, this.retry)));
+    const { rows } = await this.db.query<{ status: 'queued' | 'dead' }>(
+      `UPDATE wf_jobs SET status = $3, run_at = $4, locked_by = NULL, locked_until = NULL,
+         last_error = $5::jsonb, updated_at = $6
+       WHERE id = $1 AND lease = $2 AND status = 'queued'
+       RETURNING status`,
+      [
+        job.id,
+        job.lease,
+        dead ? 'dead' : 'queued',
+        runAt.toISOString(),
+        JSON.stringify(error),
+        now.toISOString(),
+      ],
+    );
+    return rows[0]?.status;
+  }
+
+  /** Re-queues a job without counting a failure (e.g. waiting on a time lock or a co-signer). */
+  async snooze(job: Job, runAt: Date, now: Date): Promise<boolean> {
+    const r = await this.db.query(
+      `UPDATE wf_jobs SET run_at = $3, attempts = attempts - 1, locked_by = NULL, locked_until = NULL,
+         updated_at = $4
+       WHERE id = $1 AND lease = $2 AND status = 'queued'`,
+      [job.id, job.lease, runAt.toISOString(), now.toISOString()],
+    );
+    return r.rowCount === 1;
+  }
+
+  async stats(): Promise<Record<string, number>> {
+    const { rows } = await this.db.query<{ status: string; n: string | number }>(
+      'SELECT status, count(*) AS n FROM wf_jobs GROUP BY status',
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}
