@@ -89,10 +89,10 @@ function toDecoded(tx: Parsed): DecodedTx {
   return d;
 }
 
-function parse(raw: Hex): Result<Parsed, TxDecodeCode> {
+function parse(raw: Hex): Result<{ tx: Parsed }, TxDecodeCode> {
   if (!/^0x([0-9a-f]{2})+$/.test(raw)) return fail('TX_MALFORMED', 'not lowercase 0x hex bytes');
   try {
-    return ok(parseTransaction(raw));
+    return ok({ tx: parseTransaction(raw) });
   } catch (e) {
     return fail(
       'TX_MALFORMED',
@@ -112,7 +112,7 @@ export async function decodeSignedTransaction(
 ): Promise<Result<DecodedSignedTx, TxDecodeCode>> {
   const p = parse(raw);
   if (!p.ok) return p;
-  const tx = p.value;
+  const tx = p.value.tx;
   const b = boundsCheck(tx);
   if (!b.ok) return b;
   if (tx.r === undefined || tx.s === undefined) return fail('TX_BAD_SIGNATURE', 'transaction is not signed');
@@ -166,7 +166,7 @@ export async function decodeSignedTransaction(
 export function decodeUnsignedEip1559(raw: Hex): Result<DecodedTx & { signingHash: Hex }, TxDecodeCode> {
   const p = parse(raw);
   if (!p.ok) return p;
-  const tx = p.value;
+  const tx = p.value.tx;
   if (tx.type !== 'eip1559')
     return fail('TX_UNSUPPORTED_TYPE', `expected an EIP-1559 transaction, got ${tx.type}`);
   if (tx.r !== undefined || tx.s !== undefined)
