@@ -1,0 +1,229 @@
+import { open } from 'node:fs/promises';
+import {
+  type AuditCheckpoint,
+  type AuditEntryInput,
+  type AuditRecord,
+  AuditVerifier,
+  type AuditVerifyResult,
+  type CheckpointSigner,
+  chainEntries,
+  checkpointPayload,
+  prepareEntry,
+} from '../core/audit/index.ts';
+import { InvalidInputError } from '../core/errors/base.ts';
+import { AUDIT_SQL, checkpointFromRow, entryFromRow, exportLines } from './audit-sql.ts';
+import { advisoryXactLock, type Db, LOCKS, type Queryable } from './db.ts';
+
+export interface AuditLogOptions {
+  /** The clock: an RFC 3339 UTC timestamp (`new Date().toISOString()` in production). */
+  now: () => string;
+  /** The node key; without it no checkpoints are written. */
+  signer?: CheckpointSigner;
+  /** Sign a checkpoint whenever the chain crosses a multiple of N entries (0 = only on demand). */
+  checkpointEvery?: number;
+  /** Most entries written in one group-commit transaction. */
+  maxBatch?: number;
+}
+
+interface Waiter {
+  entry: ReturnType<typeof prepareEntry>;
+  resolve: (r: AuditRecord) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The tamper-evident audit log (invariant I5) on PostgreSQL or PGlite.
+ *
+ * Appends never fork the chain: every writer reads the head and inserts under the transaction-scoped
+ * advisory lock `LOCKS.auditAppend`, so writers in other processes (other coordinators on the same
+ * PostgreSQL) queue behind it. Inside one process, concurrent `append()` calls are grouped: while a
+ * batch is being committed, new calls wait and then go together in the next transaction (group
+ * commit), so one lock round-trip and one fsync pay for many entries and hashing costs nothing
+ * extra in latency.
+ */
+export class AuditLog {
+  private readonly queue: Waiter[] = [];
+  private flushing = false;
+  private readonly maxBatch: number;
+  private readonly checkpointEvery: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: AuditLogOptions,
+  ) {
+    this.maxBatch = options.maxBatch ?? 500;
+    this.checkpointEvery = options.checkpointEvery ?? 0;
+    if (this.checkpointEvery > 0 && !options.signer) {
+      throw new InvalidInputError('AUDIT_NO_SIGNER', 'signer', 'checkpointEvery needs a checkpoint signer');
+    }
+  }
+
+  /** Appends one entry (group-committed with concurrent calls) and resolves once it is durable. */
+  append(entry: AuditEntryInput): Promise<AuditRecord> {
+    let prepared: ReturnType<typeof prepareEntry>;
+    try {
+      prepared = prepareEntry(entry);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entry: prepared, resolve, reject });
+      if (!this.flushing) void this.drain();
+    });
+  }
+
+  /**
+   * Appends entries inside the caller's transaction, so a state change and its audit entry commit
+   * (or roll back) together. Takes the append lock until the caller's transaction ends: keep that
+   * transaction short. On PGlite do not await `append()` from inside `db.transaction()`.
+   */
+  async appendInTx(tx: Queryable, entries: AuditEntryInput[]): Promise<AuditRecord[]> {
+    return this.appendPrepared(tx, entries.map(prepareEntry));
+  }
+
+  /** Signs a checkpoint of the current head now (no-op if the head already has one). */
+  async checkpoint(): Promise<AuditCheckpoint | null> {
+    const signer = this.options.signer;
+    if (!signer) throw new InvalidInputError('AUDIT_NO_SIGNER', 'signer', 'no checkpoint signer configured');
+    return this.db.transaction(async (tx) => {
+      await advisoryXactLock(tx, LOCKS.auditAppend);
+      const head = await readHead(tx);
+      if (!head) return null;
+      const existing = await tx.query(AUDIT_SQL.checkpointAt, [head.seq]);
+      if (existing.rows.length > 0) return checkpointFromRow(existing.rows[0]!);
+      return this.writeCheckpoint(tx, signer, head);
+    });
+  }
+
+  async head(): Promise<{ seq: number; hash: string } | null> {
+    return readHead(this.db);
+  }
+
+  /**
+   * Verifies the whole log in the database, streaming it in pages of `pageSize` entries. Checkpoints
+   * are read first, so entries appended during the scan cannot look like a truncation.
+   */
+  async verify(opts: { trustedKeys: Iterable<string>; pageSize?: number }): Promise<AuditVerifyResult> {
+    const pageSize = opts.pageSize ?? 10_000;
+    const cps = (await this.db.query(AUDIT_SQL.allCheckpoints)).rows.map(checkpointFromRow);
+    const v = new AuditVerifier(cps, opts.trustedKeys);
+    let after = 0;
+    for (;;) {
+      const { rows } = await this.db.query(AUDIT_SQL.page, [after, pageSize]);
+      for (const row of rows) {
+        v.push(entryFromRow(row));
+        if (v.done) return v.finish();
+      }
+      if (rows.length < pageSize) break;
+      after = Number(rows[rows.length - 1]!.seq);
+    }
+    return v.finish();
+  }
+
+  /** Writes the log as NDJSON (header, entries, each checkpoint after its entry) up to the current head. */
+  async export(
+    path: string,
+    opts: { pageSize?: number } = {},
+  ): Promise<{ entries: number; checkpoints: number }> {
+    const pageSize = opts.pageSize ?? 10_000;
+    const head = await readHead(this.db);
+    const upTo = head?.seq ?? 0;
+    const cps = (await this.db.query(AUDIT_SQL.checkpointsUpTo, [upTo])).rows.map(checkpointFromRow);
+    const fh = await open(path, 'wx', 0o600);
+    let entries = 0;
+    try {
+      await fh.write(`${JSON.stringify({ type: 'custos-audit-export', version: 1 })}\n`);
+      let after = 0;
+      let ci = 0;
+      while (after < upTo) {
+        const { rows } = await this.db.query(AUDIT_SQL.pageUpTo, [after, upTo, pageSize]);
+        if (rows.length === 0) break;
+        const page = rows.map(entryFromRow);
+        const { text, nextCheckpoint } = exportLines(page, cps, ci);
+        ci = nextCheckpoint;
+        await fh.write(text);
+        entries += page.length;
+        after = page[page.length - 1]!.seq;
+      }
+      // Checkpoints whose entry is missing from the table still go out (the verifier reports it).
+      if (ci < cps.length) await fh.write(exportLines([], cps, ci).text);
+    } finally {
+      await fh.close();
+    }
+    return { entries, checkpoints: cps.length };
+  }
+
+  private async drain(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const recs = await this.db.transaction((tx) =>
+            this.appendPrepared(
+              tx,
+              batch.map((w) => w.entry),
+            ),
+          );
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(recs[i]!);
+        } catch (e) {
+          for (const w of batch) w.reject(e);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async appendPrepared(
+    tx: Queryable,
+    entries: ReturnType<typeof prepareEntry>[],
+  ): Promise<AuditRecord[]> {
+    if (entries.length === 0) return [];
+    await advisoryXactLock(tx, LOCKS.auditAppend);
+    const head = await readHead(tx);
+    const recs = chainEntries(head, this.options.now(), entries);
+    await tx.query(AUDIT_SQL.insertMany, [
+      recs.map((r) => r.seq),
+      recs.map((r) => r.at),
+      recs.map((r) => r.kind),
+      recs.map((r) => r.actor),
+      recs.map((r) => r.subject),
+      recs.map((r) => r.body),
+      recs.map((r) => r.prevHash),
+      recs.map((r) => r.hash),
+    ]);
+    const n = this.checkpointEvery;
+    const last = recs[recs.length - 1]!;
+    if (n > 0 && Math.floor(last.seq / n) > Math.floor((head?.seq ?? 0) / n)) {
+      // Checkpoint the highest multiple of N in this batch, so checkpoints sit at N, 2N, 3N…
+      const at = Math.floor(last.seq / n) * n;
+      await this.writeCheckpoint(tx, this.options.signer!, recs[at - recs[0]!.seq]!);
+    }
+    return recs;
+  }
+
+  private async writeCheckpoint(
+    tx: Queryable,
+    signer: CheckpointSigner,
+    head: { seq: number; hash: string },
+  ): Promise<AuditCheckpoint> {
+    const at = this.options.now();
+    const sig = signer.sign(checkpointPayload({ seq: head.seq, hash: head.hash, at }));
+    const cp: AuditCheckpoint = {
+      seq: head.seq,
+      hash: head.hash,
+      at,
+      keyId: signer.keyId,
+      signature: Buffer.from(sig).toString('hex'),
+    };
+    await tx.query(AUDIT_SQL.insertCheckpoint, [cp.seq, cp.hash, cp.at, cp.keyId, cp.signature]);
+    return cp;
+  }
+}
+
+async function readHead(q: Queryable): Promise<{ seq: number; hash: string } | null> {
+  const { rows } = await q.query<{ seq: number | string; hash: string }>(AUDIT_SQL.head);
+  const r = rows[0];
+  return r ? { seq: Number(r.seq), hash: r.hash } : null;
+}
