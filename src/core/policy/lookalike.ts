@@ -1,0 +1,123 @@
+import type { Finding } from './types.ts';
+
+/**
+ * Look-alike (address-poisoning) detection.
+ *
+ * Poisoning attacks send dust from an address that shares the visible ends of one the victim pays
+ * often, hoping it gets copied from the history; DMM's theft address shared its first 5 and last 2
+ * characters with another address. A destination that is not itself a known entry but
+ *  - has the same first 4 and last 4 characters after the type prefix (`0x`, `bc1q`, `bc1p`, `1`,
+ *    `3`, testnet equivalents), or
+ *  - is within a small edit distance of a candidate (on the checksummed form as written),
+ * is flagged `LOOKALIKE_DESTINATION`, naming the candidate it mimics.
+ */
+export const LOOKALIKE_CODE = 'LOOKALIKE_DESTINATION';
+/** Two random 40-hex-digit addresses differ in ~37 positions; 4 edits is far inside "same-looking". */
+export const LOOKALIKE_MAX_EDITS = 4;
+export const LOOKALIKE_AFFIX = 4;
+
+export interface LookalikeCandidate {
+  address: string;
+  label?: string;
+  /** where the candidate came from: 'addressBook', 'recent', … */
+  source?: string;
+}
+
+const PREFIX_RE = /^(?:0x|bc1[qp]|tb1[qp]|bcrt1[qp]|[123mn])/i;
+
+function body(address: string, evm: boolean): string {
+  const b = address.replace(PREFIX_RE, '');
+  return evm ? b.toLowerCase() : b;
+}
+
+function prefixOf(address: string): string {
+  return PREFIX_RE.exec(address)?.[0].toLowerCase() ?? '';
+}
+
+/** Levenshtein distance, or `max + 1` as soon as it must exceed `max` (banded, O(n·max)). */
+export function boundedEditDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  const n = b.length;
+  let prev = new Array<number>(n + 1);
+  let cur = new Array<number>(n + 1);
+  for (let j = 0; j <= n; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    cur[0] = i;
+    let rowMin = i;
+    const ca = a.charCodeAt(i - 1);
+    const lo = Math.max(1, i - max);
+    const hi = Math.min(n, i + max);
+    if (lo > 1) cur[lo - 1] = max + 1;
+    for (let j = lo; j <= hi; j++) {
+      const cost = ca === b.charCodeAt(j - 1) ? 0 : 1;
+      const v = Math.min(prev[j - 1]! + cost, (prev[j] ?? max + 1) + 1, (cur[j - 1] ?? max + 1) + 1);
+      cur[j] = v;
+      if (v < rowMin) rowMin = v;
+    }
+    if (hi < n) cur[hi + 1] = max + 1;
+    if (rowMin > max) return max + 1;
+    [prev, cur] = [cur, prev];
+  }
+  return Math.min(prev[n]!, max + 1);
+}
+
+function same(destination: string, candidate: string, evm: boolean): boolean {
+  return evm ? destination.toLowerCase() === candidate.toLowerCase() : destination === candidate;
+}
+
+/**
+ * Returns a finding if `destination` resembles one of `candidates` without being equal to it
+ * (EVM: compared case-insensitively). `chain` is a CAIP-2 id; candidates for other chains must be
+ * filtered out by the caller or passed as plain strings of the same chain.
+ */
+export function findLookalike(
+  destination: string,
+  chain: string,
+  candidates: ReadonlyArray<string | LookalikeCandidate>,
+): Finding | undefined {
+  const evm = chain.startsWith('eip155:');
+  const d = body(destination, evm);
+  const dPrefix = prefixOf(destination);
+  const head = d.slice(0, LOOKALIKE_AFFIX);
+  const tail = d.slice(-LOOKALIKE_AFFIX);
+  for (const c of candidates) {
+    const cand = typeof c === 'string' ? { address: c } : c;
+    if (same(destination, cand.address, evm)) continue;
+    const cb = body(cand.address, evm);
+    let how: 'affixes' | 'edit-distance' | undefined;
+    let distance: number | undefined;
+    if (
+      prefixOf(cand.address) === dPrefix &&
+      d.length >= 2 * LOOKALIKE_AFFIX &&
+      cb.slice(0, LOOKALIKE_AFFIX) === head &&
+      cb.slice(-LOOKALIKE_AFFIX) === tail
+    ) {
+      how = 'affixes';
+    } else {
+      const dist = boundedEditDistance(
+        evm ? destination.toLowerCase() : destination,
+        evm ? cand.address.toLowerCase() : cand.address,
+        LOOKALIKE_MAX_EDITS,
+      );
+      if (dist <= LOOKALIKE_MAX_EDITS) {
+        how = 'edit-distance';
+        distance = dist;
+      }
+    }
+    if (how) {
+      return {
+        code: LOOKALIKE_CODE,
+        message: `destination resembles ${cand.label ? `"${cand.label}" ` : ''}${cand.address} but is a different address`,
+        details: {
+          destination,
+          mimics: cand.address,
+          ...(cand.label !== undefined ? { label: cand.label } : {}),
+          ...(cand.source !== undefined ? { source: cand.source } : {}),
+          match: how,
+          ...(distance !== undefined ? { distance } : {}),
+        },
+      };
+    }
+  }
+  return undefined;
+}
