@@ -285,7 +285,7 @@ describe('verifySafeTransaction (pure)', () => {
   it.each(cases)('refuses: %s', (_n, run, expected) => {
     const r = run();
     expect(code(r)).toBe(expected);
-    if (!r.ok) expect((r.details?.findings as { code: string }[]).map((f) => f.code)).toContain(expected);
+    if (!r.ok) expect((r.details!.findings as { code: string }[]).map((f) => f.code)).toContain(expected);
   });
 
   it('lists every finding, most severe first', () => {
