@@ -1,4 +1,6 @@
 import { Command, CommanderError } from 'commander';
+import { registerAuditCommands } from './commands/audit.ts';
+import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
 
 /**
@@ -22,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerIntentCommands(program, ctx);
+  registerInitCommands(program, ctx);
+  registerAuditCommands(program, ctx);
   try {
     await program.parseAsync(argv);
   } catch (e) {
