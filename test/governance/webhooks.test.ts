@@ -1,0 +1,154 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { retryDelayMs, WebhookDispatcher } from '../../src/webhooks/dispatcher.ts';
+import { WebhookOutbox } from '../../src/webhooks/outbox.ts';
+import { verifyWebhookSignature, webhookSignature } from '../../src/webhooks/sign.ts';
+import { storeBackends } from '../helpers/db.ts';
+
+const backends = await storeBackends();
+const SECRET = 'whsec_0123456789abcdef0123456789abcdef';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+let server: Server;
+let url: string;
+const received: Received[] = [];
+let failNext = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => {
+      body += c;
+    });
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(503).end();
+      } else res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+});
+
+describe('webhook signature', () => {
+  it('round-trips and refuses a changed body, a stale timestamp, another secret', () => {
+    const h = webhookSignature(SECRET, 1_700_000_000, '{"a":1}');
+    expect(verifyWebhookSignature(SECRET, h, '{"a":1}', 1_700_000_010)).toEqual({ ok: true });
+    expect(verifyWebhookSignature(SECRET, h, '{"a":2}', 1_700_000_010)).toEqual({
+      ok: false,
+      code: 'BAD_SIGNATURE',
+    });
+    expect(verifyWebhookSignature(SECRET, h, '{"a":1}', 1_700_001_000)).toEqual({
+      ok: false,
+      code: 'STALE_SIGNATURE',
+    });
+    expect(verifyWebhookSignature(`${SECRET}x`, h, '{"a":1}', 1_700_000_010)).toEqual({
+      ok: false,
+      code: 'BAD_SIGNATURE',
+    });
+    expect(verifyWebhookSignature(SECRET, undefined, '{"a":1}', 1)).toEqual({
+      ok: false,
+      code: 'MISSING_SIGNATURE',
+    });
+  });
+  it('backs off exponentially with a cap', () => {
+    expect([1, 2, 3, 4].map((a) => retryDelayMs(a, 1000, 5000, 0))).toEqual([1000, 2000, 4000, 5000]);
+    expect(retryDelayMs(1, 1000, 5000, 0.5)).toBe(1100);
+  });
+});
+
+describe.each(backends)('webhook outbox on $name', (backend) => {
+  afterEach(async () => {
+    received.length = 0;
+    failNext = 0;
+    await backend.cleanup();
+  });
+
+  it('delivers a signed body once, retries with backoff after failures, and dies after maxAttempts', async () => {
+    const db = await backend.open();
+    let clock = Date.parse('2026-03-01T10:00:00Z');
+    const now = () => new Date(clock).toISOString();
+    const outbox = new WebhookOutbox(db);
+    await outbox.addEndpoint({ id: 'ops', url, secret: SECRET, events: ['governance.proposed'], now: now() });
+    await outbox.addEndpoint({ id: 'all', url, secret: SECRET, events: ['*'], now: now() });
+    const n = await db.transaction((tx) =>
+      outbox.enqueue(tx, 'governance.proposed', { digest: 'ab' }, now(), 'ev-1'),
+    );
+    expect(n).toBe(2);
+    // A rolled-back transaction leaves nothing to send.
+    await expect(
+      db.transaction(async (tx) => {
+        await outbox.enqueue(tx, 'governance.executed', { x: 1 }, now(), 'ev-2');
+        throw new Error('rollback');
+      }),
+    ).rejects.toThrow('rollback');
+
+    const d = new WebhookDispatcher(outbox, { now, baseDelayMs: 1000, maxAttempts: 3, random: () => 0 });
+    failNext = 1;
+    expect(await d.runOnce()).toEqual({ delivered: 1, failed: 1 });
+    expect(received).toHaveLength(2);
+    for (const r of received) {
+      expect(
+        verifyWebhookSignature(SECRET, r.headers['custos-signature'] as string, r.body, clock / 1000),
+      ).toEqual({ ok: true });
+      expect(JSON.parse(r.body)).toMatchObject({
+        id: 'ev-1',
+        event: 'governance.proposed',
+        data: { digest: 'ab' },
+      });
+      expect(r.headers['custos-delivery']).toBe('ev-1');
+    }
+    // Not due yet: nothing is sent.
+    expect(await d.runOnce()).toEqual({ delivered: 0, failed: 0 });
+    clock += 1000;
+    expect(await d.runOnce()).toEqual({ delivered: 1, failed: 0 });
+    const rows = await outbox.list();
+    expect(rows.map((r) => [r.status, r.attempts]).sort()).toEqual([
+      ['delivered', 1],
+      ['delivered', 2],
+    ]);
+
+    // An endpoint that always fails: retried at 1 s, 2 s, then dead.
+    await db.transaction((tx) => outbox.enqueue(tx, 'governance.cancelled', {}, now(), 'ev-3'));
+    failNext = 100;
+    expect(await d.runOnce()).toEqual({ delivered: 0, failed: 1 });
+    clock += 1000;
+    expect(await d.runOnce()).toEqual({ delivered: 0, failed: 1 });
+    clock += 1999;
+    expect(await d.runOnce()).toEqual({ delivered: 0, failed: 0 });
+    clock += 1;
+    expect(await d.runOnce()).toEqual({ delivered: 0, failed: 1 });
+    const dead = (await outbox.list()).find((r) => r.eventId === 'ev-3')!;
+    expect(dead).toMatchObject({ status: 'dead', attempts: 3, lastStatus: 503, lastError: 'HTTP 503' });
+    clock += 3_600_000;
+    expect(await d.runOnce()).toEqual({ delivered: 0, failed: 0 });
+  });
+
+  it('a network error is a retry, not a loss', async () => {
+    const db = await backend.open();
+    const now = () => '2026-03-01T10:00:00.000Z';
+    const outbox = new WebhookOutbox(db);
+    await outbox.addEndpoint({
+      id: 'down',
+      url: 'http://127.0.0.1:1/hook',
+      secret: SECRET,
+      events: ['*'],
+      now: now(),
+    });
+    await db.transaction((tx) => outbox.enqueue(tx, 'governance.executed', { v: 2 }, now()));
+    const d = new WebhookDispatcher(outbox, { now, timeoutMs: 2000 });
+    expect(await d.runOnce()).toEqual({ delivered: 0, failed: 1 });
+    expect((await outbox.list())[0]).toMatchObject({ status: 'pending', attempts: 1 });
+  });
+});
