@@ -1,0 +1,264 @@
+import { hex } from '@scure/base';
+import type { Transaction } from '@scure/btc-signer';
+import { scriptToAddress } from './address.ts';
+import { type Branch, type DerivedOutput, deriveOutput, locateDerivation } from './descriptor/derive.ts';
+import { BitcoinInputError } from './errors.ts';
+import { decodePsbt } from './psbt/decode.ts';
+import { estimateVsize } from './psbt/vsize.ts';
+import type { BitcoinWallet } from './wallet.ts';
+
+/** The spent output as the co-signer itself knows it (its node or UTXO table), or undefined. */
+export type UtxoView = (outpoint: {
+  txid: string;
+  vout: number;
+}) => { value: bigint; script: Uint8Array } | undefined;
+
+export interface Finding {
+  code: string;
+  message: string;
+  input?: number;
+  output?: number;
+  details?: Record<string, unknown>;
+}
+
+export interface InspectedInput {
+  index: number;
+  txid: string;
+  vout: number;
+  sequence: number;
+  /** Proven amount (previous tx or the co-signer's view); undefined when unproven. */
+  value?: bigint;
+  /** How the amount was proven. */
+  proof: 'non_witness_utxo' | 'utxo_view' | 'taproot_witness_utxo' | 'none';
+  ours?: { branch: Branch; index: number; derived: DerivedOutput };
+  sighashType?: number;
+}
+
+export interface InspectedOutput {
+  index: number;
+  value: bigint;
+  script: string;
+  address?: string;
+  /** Whom it pays: our change (re-derived on the internal branch), or unknown so far. */
+  role: 'change' | 'unknown';
+  change?: { branch: Branch; index: number };
+}
+
+export interface Inspection {
+  version: 0 | 2;
+  txid: string;
+  locktime: number;
+  inputs: InspectedInput[];
+  outputs: InspectedOutput[];
+  /** Sum of proven inputs minus outputs; undefined when any input amount is unproven. */
+  fee?: bigint;
+  vsize: number;
+  feeRate?: number;
+  findings: Finding[];
+  tx: Transaction;
+}
+
+const SIGHASH_ALL = 0x01;
+const SIGHASH_DEFAULT = 0x00; // BIP 341: taproot 64-byte signatures mean ALL
+
+function eq(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** First derivation claim (legacy or taproot field) that maps into the wallet. */
+function claimedPath(
+  w: BitcoinWallet,
+  bip32: readonly (readonly [Uint8Array, { fingerprint: number; path: number[] }])[] | undefined,
+  tap: readonly (readonly [Uint8Array, { der: { fingerprint: number; path: number[] } }])[] | undefined,
+): { branch: Branch; index: number } | undefined {
+  for (const [, d] of bip32 ?? []) {
+    const hit = locateDerivation(w, d.fingerprint, d.path);
+    if (hit) return hit;
+  }
+  for (const [, d] of tap ?? []) {
+    const hit = locateDerivation(w, d.der.fingerprint, d.der.path);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/**
+ * Decodes a PSBT and describes it against the wallet: which inputs are provably ours and with
+ * which proven amounts, which outputs are provably our change, the fee and fee rate, and every
+ * intent-independent finding. Pure; the intent checks are in `verifyPsbt`.
+ */
+export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoView): Inspection {
+  const { tx, version } = decodePsbt(psbt);
+  const findings: Finding[] = [];
+  const inputs: InspectedInput[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < tx.inputsLength; i++) {
+    const inp = tx.getInput(i);
+    const txid = hex.encode(inp.txid!);
+    const vout = inp.index!;
+    const key = `${txid}:${vout}`;
+    // Consensus: a transaction spending the same outpoint twice is invalid.
+    if (seen.has(key)) throw new BitcoinInputError('PSBT_DUPLICATE_INPUT', 'input spends an outpoint twice');
+    seen.add(key);
+    const sequence = inp.sequence ?? 0xffffffff;
+    const rec: InspectedInput = {
+      index: i,
+      txid,
+      vout,
+      sequence,
+      proof: 'none',
+      sighashType: inp.sighashType,
+    };
+
+    // Where the spent output's amount and script come from. A witness_utxo alone is a claim by the
+    // PSBT's author: BIP 143 signatures commit to one input's amount only, so two PSBTs lying about
+    // two inputs make a signer pay a fee it never saw (CVE-2020-14199). Proof is the full previous
+    // transaction (its txid checked against the outpoint at decode) or the co-signer's own UTXO view.
+    let proven: { value: bigint; script: Uint8Array } | undefined;
+    const prevTx = inp.nonWitnessUtxo;
+    if (prevTx) {
+      const o = prevTx.outputs[vout];
+      if (o) {
+        proven = { value: o.amount, script: o.script };
+        rec.proof = 'non_witness_utxo';
+      }
+    }
+    const viewed = utxoView?.({ txid, vout });
+    if (viewed) {
+      if (proven && (proven.value !== viewed.value || !eq(proven.script, viewed.script))) {
+        findings.push({
+          code: 'INPUT_AMOUNT_UNPROVEN',
+          message: 'previous transaction disagrees with the co-signer UTXO view',
+          input: i,
+        });
+      }
+      proven ??= viewed;
+      if (rec.proof === 'none') rec.proof = 'utxo_view';
+    }
+    if (!proven && w.kind === 'tr' && inp.witnessUtxo) {
+      // BIP 341 signatures commit to every input's amount and script: a lie invalidates them.
+      proven = { value: inp.witnessUtxo.amount, script: inp.witnessUtxo.script };
+      rec.proof = 'taproot_witness_utxo';
+    }
+    if (
+      proven &&
+      inp.witnessUtxo &&
+      (inp.witnessUtxo.amount !== proven.value || !eq(inp.witnessUtxo.script, proven.script))
+    )
+      findings.push({
+        code: 'INPUT_AMOUNT_UNPROVEN',
+        message: 'witness_utxo contradicts the proven output',
+        input: i,
+      });
+    if (!proven)
+      findings.push({
+        code: 'INPUT_AMOUNT_UNPROVEN',
+        message: 'input amount not proven by a previous transaction or the co-signer view',
+        input: i,
+      });
+    rec.value = proven?.value;
+
+    // Ownership: the claimed path is only a hint; the script is re-derived from our descriptor.
+    const claim = claimedPath(w, inp.bip32Derivation, inp.tapBip32Derivation);
+    const spent = proven?.script ?? inp.witnessUtxo?.script;
+    if (claim) {
+      const derived = deriveOutput(w, claim.branch, claim.index);
+      if (spent && eq(derived.script, spent)) rec.ours = { ...claim, derived };
+    }
+    if (!rec.ours)
+      findings.push({
+        code: 'INPUT_NOT_OURS',
+        message: 'input script is not derived from the wallet descriptor at the claimed path',
+        input: i,
+      });
+
+    // Only SIGHASH_ALL: NONE lets anyone rewrite the outputs after we sign, ANYONECANPAY lets
+    // inputs be added or removed, SINGLE commits to one output only.
+    const okSighash = (t: number) => t === SIGHASH_ALL || (w.kind === 'tr' && t === SIGHASH_DEFAULT);
+    if (inp.sighashType !== undefined && !okSighash(inp.sighashType))
+      findings.push({
+        code: 'SIGHASH_NOT_ALL',
+        message: `sighash type ${inp.sighashType} requested`,
+        input: i,
+      });
+    for (const [, sig] of inp.partialSig ?? [])
+      if (sig[sig.length - 1] !== SIGHASH_ALL)
+        findings.push({
+          code: 'SIGHASH_NOT_ALL',
+          message: 'a partial signature is not SIGHASH_ALL',
+          input: i,
+        });
+    if (inp.tapKeySig && inp.tapKeySig.length === 65 && inp.tapKeySig[64] !== SIGHASH_ALL)
+      findings.push({
+        code: 'SIGHASH_NOT_ALL',
+        message: 'taproot key signature is not SIGHASH_ALL',
+        input: i,
+      });
+
+    // Final or RBF-signalling sequences only: a relative lock (BIP 68) delays the payment and keeps
+    // signed bytes valid long after the intent expired.
+    if (sequence < 0xfffffffd)
+      findings.push({ code: 'BAD_SEQUENCE', message: `sequence ${sequence} sets a relative lock`, input: i });
+    inputs.push(rec);
+  }
+
+  const outputs: InspectedOutput[] = [];
+  for (let i = 0; i < tx.outputsLength; i++) {
+    const o = tx.getOutput(i);
+    const script = o.script!;
+    const rec: InspectedOutput = {
+      index: i,
+      value: o.amount!,
+      script: hex.encode(script),
+      address: scriptToAddress(script, w.network),
+      role: 'unknown',
+    };
+    const claim = claimedPath(w, o.bip32Derivation, o.tapBip32Derivation);
+    if (claim) {
+      const derived = deriveOutput(w, claim.branch, claim.index);
+      if (claim.branch === 'change' && eq(derived.script, script)) {
+        rec.role = 'change';
+        rec.change = claim;
+      } else {
+        // Derivation data that claims our wallet over a foreign script: change hijack.
+        findings.push({
+          code: 'CHANGE_NOT_OURS',
+          message: 'output claims a wallet derivation but its script is not our internal-branch address',
+          output: i,
+          details: { claimed: claim },
+        });
+      }
+    }
+    outputs.push(rec);
+  }
+
+  const proven = inputs.every((x) => x.value !== undefined);
+  const fee = proven
+    ? inputs.reduce((s, x) => s + x.value!, 0n) - outputs.reduce((s, x) => s + x.value, 0n)
+    : undefined;
+  if (fee !== undefined && fee < 0n)
+    throw new BitcoinInputError('PSBT_NEGATIVE_FEE', 'outputs exceed inputs', {
+      details: { fee: fee.toString() },
+    });
+  const vsize = estimateVsize(
+    w.kind,
+    w.threshold,
+    w.keys.length,
+    tx.inputsLength,
+    outputs.map((o) => o.script.length / 2),
+  );
+  return {
+    version,
+    txid: tx.id,
+    locktime: tx.lockTime,
+    inputs,
+    outputs,
+    fee,
+    vsize,
+    feeRate: fee === undefined ? undefined : Number(fee) / vsize,
+    findings,
+    tx,
+  };
+}

@@ -1,0 +1,109 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { hash160 } from '@scure/btc-signer/utils.js';
+import type { Secp256k1Signer } from '../../../keys/backend.ts';
+import { CustosError } from '../../errors/base.ts';
+import { HARDENED } from './descriptor/parse.ts';
+import { inspectPsbt, type UtxoView } from './inspect.ts';
+import { isParsed } from './verify.ts';
+import { type BitcoinWallet, type BitcoinWalletConfig, parseBitcoinWallet } from './wallet.ts';
+
+export interface PartialSignature {
+  input: number;
+  pubkey: Uint8Array;
+  /** DER signature, low-S, followed by the SIGHASH_ALL byte (BIP 143 / BIP 146 LOW_S). */
+  signature: Uint8Array;
+  path: string;
+}
+
+export interface SignedPsbt {
+  /** The PSBT with our partial signatures added (for the coordinator's combiner). */
+  psbt: Uint8Array;
+  signatures: PartialSignature[];
+}
+
+const SIGHASH_ALL = 0x01;
+const N_HALF = secp256k1.Point.CURVE().n >> 1n;
+
+export function pathString(path: readonly number[]): string {
+  return `m${path.map((i) => (i >= HARDENED ? `/${i - HARDENED}'` : `/${i}`)).join('')}`;
+}
+
+/** Which wallet key the signer holds, found once per (signer, wallet) by comparing public keys. */
+const keyIndexCache = new WeakMap<Secp256k1Signer, Map<string, number>>();
+
+async function signerKeyIndex(
+  signer: Secp256k1Signer,
+  w: BitcoinWallet,
+  sample: { path: number[]; pubkey: Uint8Array }[],
+) {
+  let m = keyIndexCache.get(signer);
+  if (!m) {
+    m = new Map();
+    keyIndexCache.set(signer, m);
+  }
+  const id = w.keys.map((k) => k.xpub).join(',');
+  const hit = m.get(id);
+  if (hit !== undefined) return hit;
+  for (let ki = 0; ki < sample.length; ki++) {
+    const pub = await signer.publicKey(pathString(sample[ki]!.path));
+    if (equal(pub, sample[ki]!.pubkey)) {
+      m.set(id, ki);
+      return ki;
+    }
+  }
+  throw new CustosError('SIGNER_NOT_IN_WALLET', 'the signer holds none of the wallet keys', {
+    details: { keyId: signer.keyId },
+  });
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Signs every wallet input of a PSBT with the signer's key, SIGHASH_ALL only, at the input's
+ * derivation path (the signer holds a BIP 32 root). Call only after `verifyPsbt` returned ok:
+ * this function re-derives the inputs it signs but does not look at the outputs.
+ * Segwit v0 inputs (wpkh, wsh, sh-wsh); taproot key-path signing needs a backend with
+ * `schnorrSign` and is refused otherwise.
+ */
+export async function signPsbtInputs(
+  psbt: Uint8Array,
+  wallet: BitcoinWalletConfig | BitcoinWallet,
+  signer: Secp256k1Signer,
+  utxoView?: UtxoView,
+): Promise<SignedPsbt> {
+  const w = isParsed(wallet) ? wallet : parseBitcoinWallet(wallet);
+  if (w.kind === 'tr')
+    throw new CustosError('SIGNER_UNSUPPORTED', 'taproot key-path signing needs a Schnorr-capable backend');
+  const ins = inspectPsbt(psbt, w, utxoView);
+  const tx = ins.tx;
+  const signatures: PartialSignature[] = [];
+  for (const input of ins.inputs) {
+    if (!input.ours) continue;
+    if (input.value === undefined)
+      throw new CustosError('INPUT_AMOUNT_UNPROVEN', 'refusing to sign an input with an unproven amount', {
+        details: { input: input.index },
+      });
+    const d = input.ours.derived;
+    const ki = await signerKeyIndex(signer, w, d.keys);
+    const key = d.keys[ki]!;
+    // BIP 143 scriptCode: the witness script for P2WSH, the P2PKH template for P2WPKH.
+    const scriptCode =
+      w.kind === 'wpkh'
+        ? new Uint8Array([0x76, 0xa9, 0x14, ...hash160(key.pubkey), 0x88, 0xac])
+        : d.witnessScript!;
+    const digest = tx.preimageWitnessV0(input.index, scriptCode, SIGHASH_ALL, input.value);
+    const path = pathString(key.path);
+    const sig = await signer.signDigest(digest, path);
+    // Stated, not assumed: the backend promises low-S; a high-S signature is non-standard (BIP 146).
+    if (sig.s > N_HALF) throw new CustosError('SIGNER_HIGH_S', 'backend returned a high-S signature');
+    const der = new secp256k1.Signature(sig.r, sig.s).toBytes('der');
+    const signature = new Uint8Array(der.length + 1);
+    signature.set(der);
+    signature[der.length] = SIGHASH_ALL;
+    tx.updateInput(input.index, { partialSig: [[key.pubkey, signature]] }, true);
+    signatures.push({ input: input.index, pubkey: key.pubkey, signature, path });
+  }
+  return { psbt: tx.toPSBT(ins.version), signatures };
+}
