@@ -83,7 +83,7 @@ export class WebhookOutbox {
     event: string,
     data: unknown,
     now: string,
-    eventId = randomUUID(),
+    eventId: string = randomUUID(),
   ): Promise<number> {
     if (!EVENT_RE.test(event))
       throw new InvalidInputError('INVALID_EVENT', 'event', 'event names are dotted lower-case');
