@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './commands/audit.ts';
+import { registerCosignerCommands } from './commands/cosigner.ts';
 import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
 
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
   registerIntentCommands(program, ctx);
   registerInitCommands(program, ctx);
   registerAuditCommands(program, ctx);
+  registerCosignerCommands(program, ctx);
   try {
     await program.parseAsync(argv);
   } catch (e) {

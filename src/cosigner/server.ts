@@ -1,0 +1,67 @@
+import { bytesToHex } from '@noble/hashes/utils.js';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { COSIGNER_PATHS, type CosignerStatus, type Refusal } from '../core/auth/cosigner-api.ts';
+import { verifySignedRequest } from '../core/auth/request.ts';
+import { ledgerCount, recordNonce } from './ledger.ts';
+import { handleSign, type PipelineDeps } from './pipeline.ts';
+import { verifyRefusalLog } from './refusal-log.ts';
+
+/**
+ * The co-signer's narrow HTTP API: `POST /v1/sign` and `GET /v1/status`, nothing else (no admin
+ * endpoints: configuration changes arrive only as admin-signed trust bundles). Bodies are taken
+ * as raw bytes — the signed-request digest is over exactly those bytes, and the pipeline parses
+ * them itself with duplicate keys refused.
+ */
+export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+
+export function buildServer(deps: PipelineDeps, opts: { logger?: boolean } = {}): FastifyInstance {
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: MAX_BODY_BYTES });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.post(COSIGNER_PATHS.sign, async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const out = await handleSign(deps, { method: req.method, path: req.url, body, headers: req.headers });
+    return reply.code(out.status).type('application/json').send(out.body);
+  });
+
+  app.get(COSIGNER_PATHS.status, async (req, reply) => {
+    const nowMs = deps.now();
+    const auth = verifySignedRequest(
+      { method: req.method, path: req.url, body: new Uint8Array(0), headers: req.headers },
+      { audience: deps.cosignerId, resolveKey: deps.requestKey, nowMs, windowMs: deps.replayWindowMs },
+    );
+    const refuse = (code: string, message: string) =>
+      reply.code(401).send({ ok: false, code, message, step: 'auth' } satisfies Refusal);
+    if (!auth.ok) return refuse(auth.code, auth.message);
+    if (!(await recordNonce(deps.db, auth.value.keyId, auth.value.nonce, nowMs)))
+      return refuse('AUTH_REPLAY', 'request nonce already used');
+    const trust = deps.trust();
+    const log = await verifyRefusalLog(deps.db);
+    const status: CosignerStatus = {
+      ok: true,
+      cosigner: deps.cosignerId,
+      keyBackend: deps.signer.backend,
+      publicKey: bytesToHex(await deps.signer.publicKey()),
+      bundle: trust ? { sequence: trust.sequence, hash: trust.hash } : null,
+      ledgerEntries: await ledgerCount(deps.db),
+      refusals: log.ok ? log.value.count : -1,
+    };
+    return reply.send(status);
+  });
+
+  // Anything else: 404 as a typed refusal, so clients always get the same shape.
+  app.setNotFoundHandler((_req, reply) =>
+    reply
+      .code(404)
+      .send({ ok: false, code: 'NOT_FOUND', message: 'no such endpoint', step: 'route' } satisfies Refusal),
+  );
+  app.setErrorHandler((error, _req, reply) => {
+    const err = error as { code?: string; statusCode?: number };
+    const code = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'BODY_TOO_LARGE' : 'BAD_REQUEST';
+    return reply
+      .code(err.statusCode && err.statusCode < 500 ? err.statusCode : 500)
+      .send({ ok: false, code, message: 'request refused', step: 'transport' } satisfies Refusal);
+  });
+  return app;
+}
