@@ -32,7 +32,16 @@ export function validateAddress(chain: ChainId, address: string, field = 'destin
     }
     return address;
   }
+  // BIP 173 lets a bech32 address be written all upper-case (for QR codes). One destination must
+  // have one spelling (the digest, address-book matching and look-alike checks compare text), so
+  // only the lower-case form is accepted; the requester lower-cases before signing.
+  if (/^(bc|tb|bcrt)1/i.test(address) && address !== address.toLowerCase()) {
+    throw new InvalidInputError('NON_CANONICAL_ADDRESS', field, 'bech32 addresses must be lower-case', {
+      details: { address },
+    });
+  }
   try {
+    // Refuses witness versions 2–16 too (no spending rules yet: funds sent there are not safe).
     BtcAddress(bitcoinNetwork(chain.network)).decode(address);
   } catch (cause) {
     throw new InvalidInputError('INVALID_ADDRESS', field, `not a valid ${chain.network} Bitcoin address`, {

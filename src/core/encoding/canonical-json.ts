@@ -27,6 +27,8 @@ export function canonicalJsonBytes(value: unknown): Uint8Array {
 function assertJsonValue(value: unknown, path: string): void {
   switch (typeof value) {
     case 'string':
+      assertWellFormed(value, path);
+      return;
     case 'boolean':
       return;
     case 'number':
@@ -46,11 +48,25 @@ function assertJsonValue(value: unknown, path: string): void {
       }
       for (const [k, v] of Object.entries(value)) {
         if (v === undefined) continue; // JSON.stringify semantics: dropped
+        assertWellFormed(k, `${path}/${k}`);
         assertJsonValue(v, `${path}/${k}`);
       }
       return;
     }
     default:
       throw new CustosError('NOT_JSON', `${typeof value} cannot be canonicalized`, { details: { path } });
+  }
+}
+
+/**
+ * RFC 8785 §3.2.2.2 and I-JSON (RFC 7493 §2.1): strings must be valid Unicode. A lone surrogate
+ * has no UTF-8 encoding, so two implementations would hash it differently (U+FFFD, an escape, or
+ * an error): refuse it.
+ */
+function assertWellFormed(s: string, path: string): void {
+  if (!(s as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new CustosError('NOT_JSON', 'string contains a lone surrogate (not valid Unicode)', {
+      details: { path },
+    });
   }
 }

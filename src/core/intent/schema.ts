@@ -10,6 +10,17 @@ const FEE_RE = /^(0|[1-9][0-9]{0,77})$/;
 export const RFC3339_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const UINT256_MAX = (1n << 256n) - 1n;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/**
+ * RFC 9562 UUID, lower-case only (§4: UUIDs are output in lower case; accepting both cases would give
+ * one intent id two spellings), version 1–8, RFC variant; the nil and max UUIDs are refused.
+ */
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/**
+ * Text shown to approvers must not carry control characters or Unicode bidirectional controls:
+ * U+202E and friends reorder what a screen shows (T2, "what is shown is not what is signed").
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+export const DISPLAY_UNSAFE_RE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 const timestamp = z
   .string()
@@ -23,7 +34,7 @@ const timestamp = z
 export const intentSchema = z
   .object({
     version: z.literal(1),
-    id: z.uuid(),
+    id: z.string().regex(UUID_RE, 'must be a lower-case RFC 9562 UUID'),
     chain: z.string(),
     asset: z.string(),
     wallet: z.string().regex(ID_RE, 'must be a wallet id'),
@@ -34,13 +45,20 @@ export const intentSchema = z
         AMOUNT_RE,
         'must be a positive decimal integer in base units, without sign, exponent or leading zeros',
       )
-      .refine((s) => BigInt(s) <= UINT256_MAX, 'exceeds 2^256-1'),
+      // zod 4 runs refinements even after a failed regex: guard, or BigInt('1e3') throws untyped.
+      .refine((s) => !AMOUNT_RE.test(s) || BigInt(s) <= UINT256_MAX, 'exceeds 2^256-1'),
     maxFee: z
       .string()
       .regex(FEE_RE, 'must be a decimal integer in base units')
-      .refine((s) => BigInt(s) <= UINT256_MAX, 'exceeds 2^256-1')
+      .refine((s) => !FEE_RE.test(s) || BigInt(s) <= UINT256_MAX, 'exceeds 2^256-1')
       .optional(),
-    reference: z.string().max(256),
+    reference: z
+      .string()
+      .max(256)
+      .refine(
+        (s) => !DISPLAY_UNSAFE_RE.test(s),
+        'must not contain control or bidirectional-override characters',
+      ),
     requestedBy: z.string().regex(ID_RE, 'must be a principal id'),
     createdAt: timestamp,
     expiresAt: timestamp,
