@@ -3,6 +3,7 @@ import { registerAuditCommands } from './commands/audit.ts';
 import { registerCosignerCommands } from './commands/cosigner.ts';
 import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
+import { registerPolicyCommands } from './commands/policy.ts';
 
 /**
  * `custos` entry point. Each command group lives in `commands/<group>.ts` and registers itself
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerIntentCommands(program, ctx);
+  registerPolicyCommands(program, ctx);
   registerInitCommands(program, ctx);
   registerAuditCommands(program, ctx);
   registerCosignerCommands(program, ctx);
