@@ -5,6 +5,7 @@ import { RawTx, Transaction } from '@scure/btc-signer';
 import type { WalletUtxo } from '../../src/core/chains/bitcoin/build.ts';
 import { withChecksum } from '../../src/core/chains/bitcoin/descriptor/checksum.ts';
 import { type Branch, deriveOutput } from '../../src/core/chains/bitcoin/descriptor/derive.ts';
+import { type KeyValue, parsePsbtKeyMaps } from '../../src/core/chains/bitcoin/psbt/keymap.ts';
 import { type BitcoinWallet, parseBitcoinWallet } from '../../src/core/chains/bitcoin/wallet.ts';
 import { type Intent, parseIntent } from '../../src/core/intent/index.ts';
 
@@ -85,4 +86,46 @@ export function intent(over: Partial<Intent> = {}): Intent {
     expiresAt: '2026-02-01T12:00:00Z',
     ...over,
   });
+}
+
+/**
+ * Byte-level PSBT editing for attack tests: what a compromised coordinator can do, including
+ * edits btc-signer's own API refuses to make. v0 only; `tx` is the decoded unsigned transaction.
+ */
+export interface EditableMaps {
+  global: KeyValue[];
+  inputs: KeyValue[][];
+  outputs: KeyValue[][];
+  tx: ReturnType<typeof RawTx.decode>;
+}
+
+export function editPsbt(psbt: Uint8Array, fn: (m: EditableMaps) => void): Uint8Array {
+  const maps = parsePsbtKeyMaps(psbt);
+  const txKv = maps.global.find((kv) => kv.type === 0 && kv.key.length === 1)!;
+  const m: EditableMaps = {
+    global: maps.global,
+    inputs: maps.inputs,
+    outputs: maps.outputs,
+    tx: RawTx.decode(txKv.value),
+  };
+  fn(m);
+  const global = m.global.map((kv) =>
+    kv.type === 0 && kv.key.length === 1 ? { ...kv, value: RawTx.encode(m.tx) } : kv,
+  );
+  const out: number[] = [0x70, 0x73, 0x62, 0x74, 0xff];
+  const map = (kvs: KeyValue[]) => {
+    for (const kv of kvs)
+      out.push(...compactSize(kv.key.length), ...kv.key, ...compactSize(kv.value.length), ...kv.value);
+    out.push(0);
+  };
+  map(global);
+  m.inputs.forEach(map);
+  m.outputs.forEach(map);
+  return new Uint8Array(out);
+}
+
+export function compactSize(n: number): number[] {
+  if (n < 0xfd) return [n];
+  if (n <= 0xffff) return [0xfd, n & 0xff, n >> 8];
+  return [0xfe, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24];
 }

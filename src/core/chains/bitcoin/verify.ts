@@ -193,7 +193,7 @@ export function verifyPsbt(
     ins = inspectPsbt(psbt, w, utxoView);
   } catch (e) {
     if (e instanceof BitcoinInputError)
-      return fail('PSBT_INVALID', e.shortMessage, { reason: e.code, ...e.details });
+      return fail('PSBT_INVALID', e.shortMessage, { ...e.details, reason: e.code });
     throw e;
   }
   const { findings: intentFindings, destinationOutput } = checkAgainstIntent(intent, ins, w, opts);

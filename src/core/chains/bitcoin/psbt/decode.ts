@@ -43,7 +43,7 @@ export function decodePsbt(bytes: Uint8Array): DecodedPsbt {
     const message = cause instanceof Error ? cause.message : String(cause);
     throw new BitcoinInputError(classify(message), 'PSBT field rejected', {
       cause,
-      details: { reason: message.slice(0, 200) },
+      details: { library: message.slice(0, 200) },
     });
   }
   return { version: maps.version, tx, maps };
