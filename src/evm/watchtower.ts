@@ -1,0 +1,155 @@
+import type { Chain, PublicClient, Transport } from 'viem';
+import type { Address, Hex } from '../core/chains/evm/types.ts';
+import type { EvmWallet } from '../core/chains/evm/wallet-config.ts';
+import {
+  buildCustodyIndex,
+  type CustodyIndex,
+  type EvmAlert,
+  type MatchLookup,
+  matchBlock,
+  touchedSafes,
+  type WatchBlock,
+} from '../core/chains/evm/watch.ts';
+import { readSafeSingleton } from './chain-state.ts';
+import type { WatchCursorStore } from './watch-cursor.ts';
+
+type Client = PublicClient<Transport, Chain>;
+
+export interface WatchtowerOptions {
+  chain: string;
+  client: Client;
+  wallets: readonly EvmWallet[];
+  store: WatchCursorStore;
+  lookup: MatchLookup;
+  /** delivered before the cursor advances (at-least-once): audit log, webhooks, metrics */
+  onAlert: (alert: EvmAlert) => void | Promise<void>;
+  /** blocks behind head to wait before scanning (0 = scan the head as soon as it appears) */
+  confirmations?: number;
+  /** first block to scan when no cursor is stored (default: the current head) */
+  startBlock?: bigint;
+  /** how many scanned blocks to remember for reorg detection */
+  keep?: number;
+}
+
+/**
+ * Follows an EVM chain block by block and runs the pure matcher on each. Reorgs: before scanning
+ * block n the stored hash of n-1 must equal n's parentHash; otherwise the stored suffix is
+ * compared with the chain, rewound to the common ancestor, and the replaced blocks are re-scanned
+ * (a block hash that changes is re-scanned; alerts carry the block hash they were raised for).
+ */
+export class EvmWatchtower {
+  private index: CustodyIndex;
+  private readonly o: Required<Omit<WatchtowerOptions, 'startBlock'>> & { startBlock?: bigint };
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(opts: WatchtowerOptions) {
+    this.o = { confirmations: 0, keep: 128, ...opts };
+    this.index = buildCustodyIndex(opts.chain, opts.wallets);
+  }
+
+  setWallets(wallets: readonly EvmWallet[]): void {
+    this.index = buildCustodyIndex(this.o.chain, wallets);
+  }
+
+  /** Scans every block up to head − confirmations; returns the numbers scanned and rewound. */
+  async poll(): Promise<{ scanned: bigint[]; reorgedFrom?: bigint }> {
+    const { client, store, chain, confirmations } = this.o;
+    const head = await client.getBlockNumber({ cacheTime: 0 });
+    const target = head - BigInt(confirmations);
+    let recent = await store.recent(chain);
+    let reorgedFrom: bigint | undefined;
+    const scanned: bigint[] = [];
+    let next = recent.length > 0 ? recent[recent.length - 1]!.number + 1n : (this.o.startBlock ?? target);
+    while (next <= target) {
+      const block = await this.fetch(next);
+      const prev = recent[recent.length - 1];
+      if (prev && prev.number === next - 1n && prev.hash !== block.parentHash) {
+        const ancestor = await this.commonAncestor(recent);
+        reorgedFrom = ancestor + 1n;
+        await store.rewind(chain, reorgedFrom);
+        recent = await store.recent(chain);
+        next = reorgedFrom;
+        continue;
+      }
+      await this.scan(block);
+      await store.record(
+        chain,
+        { number: block.number, hash: block.hash, parentHash: block.parentHash },
+        this.o.keep,
+      );
+      recent.push({ number: block.number, hash: block.hash, parentHash: block.parentHash });
+      scanned.push(block.number);
+      next++;
+    }
+    return reorgedFrom === undefined ? { scanned } : { scanned, reorgedFrom };
+  }
+
+  /** Highest stored block whose hash the chain still has (or one below the oldest stored). */
+  private async commonAncestor(recent: { number: bigint; hash: Hex }[]): Promise<bigint> {
+    for (let i = recent.length - 1; i >= 0; i--) {
+      const b = recent[i]!;
+      const onChain = await this.o.client.getBlock({ blockNumber: b.number });
+      if (onChain.hash === b.hash) return b.number;
+    }
+    return (recent[0]?.number ?? 1n) - 1n;
+  }
+
+  private async fetch(number: bigint): Promise<WatchBlock> {
+    const { client } = this.o;
+    const b = await client.getBlock({ blockNumber: number, includeTransactions: true });
+    const logs = await client.getLogs({ blockHash: b.hash });
+    return {
+      number: b.number,
+      hash: b.hash,
+      parentHash: b.parentHash,
+      transactions: b.transactions.map((t) => ({
+        hash: t.hash,
+        from: t.from,
+        to: t.to ?? null,
+        value: t.value,
+        nonce: BigInt(t.nonce),
+      })),
+      logs: logs.map((l) => ({
+        address: l.address,
+        topics: l.topics as Hex[],
+        data: l.data,
+        transactionHash: l.transactionHash,
+        logIndex: l.logIndex,
+      })),
+    };
+  }
+
+  /** Matches one block and delivers its alerts. */
+  async scan(block: WatchBlock): Promise<EvmAlert[]> {
+    const singletons = new Map<string, Address>();
+    await Promise.all(
+      touchedSafes(block, this.index).map(async (safe) => {
+        singletons.set(safe.toLowerCase(), await readSafeSingleton(this.o.client, safe, block.number));
+      }),
+    );
+    const alerts = matchBlock(block, this.index, this.o.lookup, singletons);
+    for (const a of alerts) await this.o.onAlert(a);
+    return alerts;
+  }
+
+  /** Polls every `intervalMs` until stop(); errors are passed to `onError` and retried next tick. */
+  start(intervalMs: number, onError: (e: unknown) => void = () => {}): void {
+    if (this.timer) return;
+    const tick = () => {
+      this.running = this.poll()
+        .catch(onError)
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    const t = this.timer;
+    this.timer = undefined;
+    if (t) clearTimeout(t);
+    await this.running;
+  }
+}
