@@ -1,5 +1,5 @@
 import { type AuditCheckpoint, verifyCheckpointSignature } from './checkpoint.ts';
-import { type AuditRecord, auditHashRaw, GENESIS_HASH } from './entry.ts';
+import { type AuditRecord, auditHashRaw, GENESIS_HASH, isHashHex } from './entry.ts';
 
 /**
  * Offline verification of an audit log: a stream of entries (in the order stored or exported) plus
@@ -134,10 +134,15 @@ export class AuditVerifier {
         this.resolve(failure('insertion', expected - 1, `entry ${expected - 1} was inserted into the chain`));
         return;
       }
-      // The previous entry was rewritten and re-hashed (its successor still links to the original),
-      // unless the original turns up later in the stream: then the rows were reordered.
+      // Does the entry still match its own hash? If not, it was edited itself (its prevHash, or its
+      // seq when rows were renumbered or swapped); if it does, the previous entry was rewritten and
+      // re-hashed (its successor still links to the original). Either way, when the hash it links
+      // to turns up later in the stream, the rows were reordered.
+      const selfOk =
+        isHashHex(e.prevHash) && auditHashRaw(Buffer.from(e.prevHash, 'hex'), e).toString('hex') === e.hash;
+      const seq = selfOk ? expected - 1 : expected;
       this.pend({
-        failure: failure('edit', expected - 1, `entry ${expected} does not link to entry ${expected - 1}`, {
+        failure: failure('edit', seq, `entry ${expected} does not link to entry ${expected - 1}`, {
           linkBrokenAt: expected,
         }),
         lookHash: e.prevHash,
