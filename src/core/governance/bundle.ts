@@ -1,7 +1,7 @@
 import { verify as nodeVerify } from 'node:crypto';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { base64urlnopad } from '@scure/base';
-import { voteDigest } from '../approval/actions.ts';
+import { type Vote, voteDigest } from '../approval/actions.ts';
 import { fail, ok, type Result } from '../errors/base.ts';
 import { ed25519KeyProblem } from '../identity/ed25519-key.ts';
 import { ed25519KeyObject } from '../identity/keys.ts';
@@ -64,7 +64,7 @@ export function bundleAuthority(b: TrustBundle): AdminAuthority {
 }
 
 /**
- * Counts distinct admins with a valid Ed25519 signature over voteDigest(proposalDigest, "approve").
+ * Counts distinct admins with a valid Ed25519 signature over voteDigest(proposalDigest, vote).
  * A signature from a key outside the authority, or an invalid one, refuses the whole set: a
  * signed configuration carrying garbage is not something to half-trust.
  */
@@ -72,8 +72,9 @@ export function countAdminSignatures(
   proposalDigest: string,
   signatures: readonly AdminSignature[],
   authority: AdminAuthority,
+  vote: Vote = 'approve',
 ): Result<string[], BundleFailureCode> {
-  const message = voteDigest(hexToBytes(proposalDigest), 'approve');
+  const message = voteDigest(hexToBytes(proposalDigest), vote);
   const signers = new Set<string>();
   for (const [i, s] of signatures.entries()) {
     const who = authority.keys.get(s.publicKey);
