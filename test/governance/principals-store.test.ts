@@ -13,7 +13,10 @@ describe.each(backends)('principal store on $name', (backend) => {
   it('adds, rotates and revokes credentials with history; ids and keys are unique', async () => {
     const db = await backend.open();
     let t = Date.parse('2026-03-01T10:00:00Z');
-    const now = () => new Date((t += 1000)).toISOString();
+    const now = () => {
+      t += 1000;
+      return new Date(t).toISOString();
+    };
     const store = new PrincipalStore(db, now);
     const k1 = new EdKey('alice-1');
     const k2 = new EdKey('alice-2');
