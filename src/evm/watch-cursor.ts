@@ -48,7 +48,7 @@ export function dbCursorStore(db: Queryable): WatchCursorStore {
   return {
     async recent(chain) {
       const r = await db.query<{ number: string; hash: string; parent_hash: string }>(
-        'SELECT number::text AS number, hash, parent_hash FROM evm_watch_blocks WHERE chain = $1 ORDER BY number ASC',
+        'SELECT number::text AS number, hash, parent_hash FROM evm_watch_blocks WHERE chain = $1 ORDER BY evm_watch_blocks.number ASC',
         [chain],
       );
       return r.rows.map((x) => ({

@@ -1,0 +1,232 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { encodeFunctionData, erc20Abi, parseAbi } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeSafeTxHashes, parseSafeVersion } from '../../src/core/chains/evm/safe-hash.ts';
+import { signSafeTx } from '../../src/core/chains/evm/sign.ts';
+import type { Address, Hex, SafeTxFields } from '../../src/core/chains/evm/types.ts';
+import { verifySafeTransaction } from '../../src/core/chains/evm/verify-safe.ts';
+import type { HotWallet, SafeWallet } from '../../src/core/chains/evm/wallet-config.ts';
+import type { EvmAlert, MatchLookup } from '../../src/core/chains/evm/watch.ts';
+import { buildSafeTransfer } from '../../src/evm/build.ts';
+import { readSafeChainState } from '../../src/evm/chain-state.ts';
+import { executeSafeTransaction } from '../../src/evm/execute.ts';
+import { memoryCursorStore } from '../../src/evm/watch-cursor.ts';
+import { EvmWatchtower } from '../../src/evm/watchtower.ts';
+import { CHAIN, startWorld, type World } from './world.ts';
+
+let w: World;
+let safe141: SafeWallet;
+let safe130: SafeWallet;
+let hot: HotWallet;
+const hotKey: Hex = `0x${bytesToHex(secp256k1.utils.randomSecretKey())}`;
+const knownTx = new Set<string>();
+const knownSafeTx = new Set<string>();
+const lookup: MatchLookup = {
+  isKnownTx: (h) => knownTx.has(h.toLowerCase()),
+  isKnownSafeTx: (wallet, h) => knownSafeTx.has(`${wallet}:${h.toLowerCase()}`),
+};
+let alerts: EvmAlert[] = [];
+let tower: EvmWatchtower;
+const ZERO = '0x0000000000000000000000000000000000000000' as Address;
+const ATTACKER_KEY: Hex = `0x${bytesToHex(secp256k1.utils.randomSecretKey())}`;
+const attacker = privateKeyToAccount(ATTACKER_KEY);
+
+beforeAll(async () => {
+  w = await startWorld();
+  safe141 = await w.newSafe('safe-141', '1.4.1', true);
+  safe130 = await w.newSafe('safe-130', '1.3.0', false);
+  hot = {
+    id: 'hot',
+    chain: CHAIN,
+    type: 'evm-hot',
+    config: { address: privateKeyToAccount(hotKey).address },
+  };
+  await w.anvil.fund(hot.config.address, 10n ** 20n);
+  await w.anvil.fund(attacker.address, 10n ** 20n);
+  tower = new EvmWatchtower({
+    chain: CHAIN,
+    client: w.anvil.client,
+    wallets: [safe141, safe130, hot],
+    store: memoryCursorStore(),
+    lookup,
+    onAlert: (a) => {
+      alerts.push(a);
+    },
+  });
+  await tower.poll(); // start at the current head
+  alerts = [];
+}, 120_000);
+afterAll(async () => {
+  await w?.stop();
+});
+
+/** Signs with raw owner keys, the way an attacker holding leaked keys would (outside Custos). */
+async function executeOutsideCustos(wallet: SafeWallet, fields: Omit<SafeTxFields, 'nonce'>) {
+  const state = await readSafeChainState(w.anvil.client, wallet.config.address);
+  const tx = { ...fields, nonce: state.nonce };
+  const h = computeSafeTxHashes(
+    parseSafeVersion(wallet.config.version),
+    31337n,
+    wallet.config.address,
+    tx,
+  ).safeTxHash;
+  const sigs = await Promise.all(
+    [w.cosignerKeys[0]!, w.recoveryKey].map(async (k) => ({
+      owner: privateKeyToAccount(k).address,
+      signature: await privateKeyToAccount(k).sign({ hash: h }),
+    })),
+  );
+  return executeSafeTransaction(
+    { safe: wallet.config.address, fields: tx, safeTxHash: h },
+    sigs,
+    w.anvil.wallet(ATTACKER_KEY),
+    w.anvil.client,
+  );
+}
+
+const gasless = {
+  operation: 0 as const,
+  safeTxGas: 0n,
+  baseGas: 0n,
+  gasPrice: 0n,
+  gasToken: ZERO,
+  refundReceiver: ZERO,
+};
+
+describe('watchtower on anvil', () => {
+  it('a Custos-signed Safe transfer raises no alert', async () => {
+    alerts = [];
+    const intent = w.intent({ wallet: safe141.id, asset: `${CHAIN}/erc20:${w.token}`, amount: '5' });
+    const tx = await buildSafeTransfer(intent, safe141, w.anvil.client);
+    const state = await readSafeChainState(w.anvil.client, safe141.config.address);
+    const v = verifySafeTransaction(intent, tx, safe141, state, w.assets);
+    if (!v.ok) throw new Error(v.code);
+    const sigs = await Promise.all(w.cosigners.map((s) => signSafeTx(v.value.typedData, s)));
+    knownSafeTx.add(`${safe141.id}:${v.value.safeTxHash}`);
+    await executeSafeTransaction(
+      { safe: safe141.config.address, fields: tx, safeTxHash: v.value.safeTxHash },
+      sigs,
+      w.relayer,
+      w.anvil.client,
+    );
+    const r = await tower.poll();
+    expect(r.scanned.length).toBeGreaterThan(0);
+    expect(alerts).toEqual([]);
+  });
+
+  it('Bybit: a delegatecall executed with leaked owner keys alerts in the block it lands in', async () => {
+    alerts = [];
+    const backdoorImpl = attacker.address;
+    const data = encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [backdoorImpl, 0n] });
+    const exec = await executeOutsideCustos(safe141, {
+      ...gasless,
+      to: w.backdoor,
+      value: 0n,
+      data,
+      operation: 1,
+    });
+    await tower.poll();
+    const inBlock = alerts.filter(
+      (a) => a.block.number === exec.blockNumber && a.block.hash === exec.blockHash,
+    );
+    expect(inBlock.map((a) => [a.code, a.details.kind ?? a.details.field])).toEqual(
+      expect.arrayContaining([
+        ['UNMATCHED_OUTFLOW', 'safe-execution'],
+        ['WALLET_CONFIG_CHANGE', 'singleton'],
+      ]),
+    );
+    const slot = inBlock.find((a) => a.details.field === 'singleton')!;
+    expect(slot.wallet).toBe(safe141.id);
+    expect(slot.details.actual).toBe(backdoorImpl);
+    expect(slot.severity).toBe('critical');
+    expect(slot.txHash).toBe(exec.txHash);
+  });
+
+  it('owner added on a Safe 1.3.0 with leaked keys: config-change alerts (non-indexed events)', async () => {
+    alerts = [];
+    const data = encodeFunctionData({
+      abi: parseAbi(['function addOwnerWithThreshold(address,uint256)']),
+      args: [attacker.address, 1n],
+    });
+    const exec = await executeOutsideCustos(safe130, {
+      ...gasless,
+      to: safe130.config.address,
+      value: 0n,
+      data,
+    });
+    await tower.poll();
+    const codes = alerts
+      .filter((a) => a.txHash === exec.txHash)
+      .map((a) => `${a.code}:${a.details.event ?? a.details.kind}`);
+    expect(codes).toEqual(
+      expect.arrayContaining([
+        'WALLET_CONFIG_CHANGE:AddedOwner',
+        'WALLET_CONFIG_CHANGE:ChangedThreshold',
+        'UNMATCHED_OUTFLOW:safe-execution',
+      ]),
+    );
+  });
+
+  it('a leaked hot-wallet key sending ETH directly', async () => {
+    alerts = [];
+    const thief = w.anvil.wallet(hotKey);
+    const hash = await thief.sendTransaction({ to: attacker.address, value: 10n ** 18n });
+    const receipt = await w.anvil.client.waitForTransactionReceipt({ hash });
+    await tower.poll();
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({
+      severity: 'critical',
+      code: 'UNMATCHED_OUTFLOW',
+      wallet: 'hot',
+      txHash: hash,
+      block: { number: receipt.blockNumber, hash: receipt.blockHash },
+      details: { kind: 'transaction', value: (10n ** 18n).toString() },
+    });
+    // The same kind of transaction, broadcast by Custos (known hash), is matched.
+    alerts = [];
+    const ok = await thief.sendTransaction({ to: attacker.address, value: 1n, nonce: undefined });
+    knownTx.add(ok.toLowerCase());
+    await w.anvil.client.waitForTransactionReceipt({ hash: ok });
+    await tower.poll();
+    expect(alerts).toEqual([]);
+  });
+
+  it('honours confirmations and re-scans a reorged block', async () => {
+    alerts = [];
+    const store = memoryCursorStore();
+    const seen: EvmAlert[] = [];
+    const t2 = new EvmWatchtower({
+      chain: CHAIN,
+      client: w.anvil.client,
+      wallets: [hot],
+      store,
+      lookup,
+      onAlert: (a) => void seen.push(a),
+      confirmations: 1,
+      startBlock: (await w.anvil.client.getBlockNumber({ cacheTime: 0 })) + 1n,
+    });
+    await t2.poll();
+    const snap = await w.anvil.rpc<string>('evm_snapshot');
+    const thief = w.anvil.wallet(hotKey);
+    const h1 = await thief.sendTransaction({ to: attacker.address, value: 11n });
+    const r1 = await w.anvil.client.waitForTransactionReceipt({ hash: h1 });
+    await t2.poll();
+    expect(seen).toEqual([]); // one confirmation not reached yet
+    await w.anvil.mine(1);
+    await t2.poll();
+    expect(seen.map((a) => a.txHash)).toEqual([h1]);
+    // Reorg: replace that block with one carrying another theft, then extend the chain.
+    await w.anvil.rpc('evm_revert', [snap]);
+    const h2 = await thief.sendTransaction({ to: attacker.address, value: 22n });
+    const r2 = await w.anvil.client.waitForTransactionReceipt({ hash: h2 });
+    expect(r2.blockNumber).toBe(r1.blockNumber);
+    expect(r2.blockHash).not.toBe(r1.blockHash);
+    await w.anvil.mine(2);
+    const res = await t2.poll();
+    expect(res.reorgedFrom).toBe(r1.blockNumber);
+    expect(seen.map((a) => a.txHash)).toEqual([h1, h2]);
+    expect(seen[1]!.block.hash).toBe(r2.blockHash);
+  });
+});
