@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { FastifyInstance } from 'fastify';
 import { serializeTransaction } from 'viem';
+import type { Approval } from '../../src/core/approval/index.ts';
 import {
   buildSignHttpRequest,
   ed25519PrivateKey,
@@ -24,7 +25,7 @@ import type { Secp256k1Signer } from '../../src/keys/backend.ts';
 import { memorySigner } from '../../src/keys/memory.ts';
 import type { Db } from '../../src/store/db.ts';
 import { loadMigrations, migrate } from '../../src/store/migrate.ts';
-import { type Approval, approveEd, EdKey, makeIntent, principal, T0 } from '../approval/fixtures.ts';
+import { approveEd, EdKey, makeIntent, principal, T0 } from '../approval/fixtures.ts';
 import { Admin, config, firstBundle, genesisOf } from '../governance/fixtures.ts';
 
 export { T0 };
