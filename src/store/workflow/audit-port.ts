@@ -13,5 +13,5 @@ export interface AuditEntryInput {
 }
 
 export interface AuditAppender {
-  appendInTx(tx: Queryable, entries: readonly AuditEntryInput[]): Promise<unknown>;
+  appendInTx(tx: Queryable, entries: AuditEntryInput[]): Promise<unknown>;
 }

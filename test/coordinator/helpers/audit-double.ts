@@ -12,7 +12,7 @@ export async function auditDouble(
   await db.exec(`CREATE TABLE IF NOT EXISTS test_audit_double (
     n bigserial PRIMARY KEY, kind text NOT NULL, actor text NOT NULL, subject text NOT NULL, body jsonb NOT NULL)`);
   return {
-    async appendInTx(tx: Queryable, entries: readonly AuditEntryInput[]) {
+    async appendInTx(tx: Queryable, entries: AuditEntryInput[]) {
       for (const e of entries) {
         await tx.query(
           'INSERT INTO test_audit_double (kind, actor, subject, body) VALUES ($1, $2, $3, $4::jsonb)',

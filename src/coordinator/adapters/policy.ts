@@ -1,0 +1,73 @@
+import type { PrincipalSet } from '../../core/identity/principal-set.ts';
+import type { Intent } from '../../core/intent/index.ts';
+import { evaluate } from '../../core/policy/evaluate.ts';
+import type { Policy } from '../../core/policy/load.ts';
+import type { AddressBookEntry, LedgerEntry } from '../../core/policy/types.ts';
+import type { ScreeningProvider } from '../../core/screening/types.ts';
+import type { Queryable } from '../../store/db.ts';
+import type { PolicyPort, WorkflowDecision } from '../workflow/ports.ts';
+
+/** Longest limit window the coordinator's ledger has to cover (limits are at most 31 days). */
+const LEDGER_HORIZON_MS = 31 * 24 * 3600 * 1000;
+
+export interface PolicyAdapterDeps {
+  db: Queryable;
+  policy: () => Policy;
+  principals: () => PrincipalSet;
+  addressBook: (chain: string, now: string) => Promise<AddressBookEntry[]>;
+  /** No provider → every intent screens as `unavailable` (and the default policy blocks it). */
+  screening?: ScreeningProvider;
+}
+
+/**
+ * The coordinator's policy pre-check: src/core/policy `evaluate` with facts from the
+ * coordinator's own store. Its ledger is every intent that reached signing (an intent that may
+ * have been signed counts against limits, so a failed broadcast cannot be used to double a limit).
+ * The co-signers evaluate again with their own ledgers; this answer only routes the workflow.
+ */
+export function policyAdapter(d: PolicyAdapterDeps): PolicyPort {
+  return {
+    async evaluate(intent: Intent, nowDate: Date): Promise<WorkflowDecision> {
+      const now = nowDate.toISOString();
+      const principal = d.principals().get(intent.requestedBy);
+      const since = new Date(nowDate.getTime() - LEDGER_HORIZON_MS).toISOString();
+      const [book, ledger, screening] = await Promise.all([
+        d.addressBook(intent.chain, now),
+        ledgerSince(d.db, intent.wallet, since),
+        d.screening ? d.screening.lookup(intent.chain, intent.destination) : undefined,
+      ]);
+      const decision = evaluate(d.policy(), intent, {
+        now,
+        requester: { id: intent.requestedBy, roles: principal?.roles ?? [] },
+        addressBook: book,
+        ledger,
+        screening: screening?.status ?? 'unavailable',
+        ...(screening?.lists ? { screeningLists: screening.lists } : {}),
+        assets: {},
+      });
+      return decision as unknown as WorkflowDecision;
+    },
+  };
+}
+
+async function ledgerSince(db: Queryable, wallet: string, since: string): Promise<LedgerEntry[]> {
+  const { rows } = await db.query<{ id: string; intent_json: string; updated_at: Date | string }>(
+    `SELECT i.id, i.intent_json, t.at AS updated_at FROM wf_intents i
+       JOIN wf_transitions t ON t.intent_id = i.id AND t.to_state = 'signing'
+     WHERE i.wallet = $1 AND i.state IN ('signing', 'broadcast', 'confirmed') AND t.at >= $2`,
+    [wallet, since],
+  );
+  return rows.map((r) => {
+    const i = JSON.parse(r.intent_json) as Intent;
+    return {
+      intentId: i.id,
+      wallet: i.wallet,
+      chain: i.chain,
+      asset: i.asset,
+      destination: i.destination,
+      amount: i.amount,
+      requestedBy: i.requestedBy,
+      at: (r.updated_at instanceof Date ? r.updated_at : new Date(r.updated_at)).toISOString(),
+    };
+  });
+}

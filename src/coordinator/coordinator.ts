@@ -1,0 +1,155 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.ts';
+import { AlertStore } from '../store/workflow/alerts.ts';
+import { ApprovalStore } from '../store/workflow/approvals.ts';
+import type { AuditAppender } from '../store/workflow/audit-port.ts';
+import { IdempotencyStore } from '../store/workflow/idempotency.ts';
+import { IntentStore } from '../store/workflow/intents.ts';
+import { Outbox } from '../store/workflow/outbox.ts';
+import { JobQueue, type RetryPolicy } from '../store/workflow/queue.ts';
+import type { CosignerPort } from './cosigner-client.ts';
+import { type AppOptions, buildApp } from './http/app.ts';
+import type { AuditReader } from './http/routes/audit.ts';
+import type { DirectoryPort, GovernancePort } from './http/routes/directory.ts';
+import { CoordinatorMetrics } from './metrics.ts';
+import { IntentService } from './service.ts';
+import { WorkflowEngine } from './workflow/engine.ts';
+import type {
+  ApprovalsPort,
+  ChainPort,
+  PolicyPort,
+  SignatureVerifier,
+  WalletRoute,
+} from './workflow/ports.ts';
+import { Worker } from './workflow/worker.ts';
+
+export interface CoordinatorOptions {
+  db: Db;
+  audit: AuditAppender;
+  auditReader?: AuditReader;
+  verifier?: SignatureVerifier;
+  approvals?: ApprovalsPort;
+  policy?: PolicyPort;
+  wallets: WalletRoute[];
+  cosigners: CosignerPort[];
+  chains?: ReadonlyMap<string, ChainPort>;
+  directory?: DirectoryPort;
+  governance?: GovernancePort;
+  clock?: () => Date;
+  logger?: Logger;
+  http?: AppOptions;
+  worker?: { enabled?: boolean; pollMs?: number; batch?: number; visibilityMs?: number; id?: string };
+  retry?: RetryPolicy;
+}
+
+export interface Coordinator {
+  app: FastifyInstance;
+  worker: Worker;
+  engine: WorkflowEngine;
+  service: IntentService;
+  metrics: CoordinatorMetrics;
+  intents: IntentStore;
+  outbox: Outbox;
+  alerts: AlertStore;
+  queue: JobQueue;
+  close(): Promise<void>;
+}
+
+/** Wires stores, workflow, API and worker for one coordinator process (the composition root). */
+export async function createCoordinator(o: CoordinatorOptions): Promise<Coordinator> {
+  const clock = o.clock ?? (() => new Date());
+  const intents = new IntentStore(o.db, o.audit);
+  const queue = new JobQueue(o.db, o.retry);
+  const outbox = new Outbox(o.db);
+  const approvals = new ApprovalStore(o.db);
+  const alerts = new AlertStore(o.db);
+  const idempotency = new IdempotencyStore(o.db);
+  const wallets = new Map(o.wallets.map((w) => [w.id, w]));
+  const cosigners = new Map(o.cosigners.map((c) => [c.id, c]));
+  const chains = o.chains ?? new Map<string, ChainPort>();
+  const metrics = new CoordinatorMetrics(
+    () => intents.countByState(),
+    () => queue.stats(),
+  );
+  const engine = new WorkflowEngine({
+    db: o.db,
+    intents,
+    outbox,
+    approvals,
+    alerts,
+    wallets,
+    cosigners,
+    chains,
+    ...(o.policy ? { policy: o.policy } : {}),
+    clock,
+    metrics,
+  });
+  const worker = new Worker(queue, engine, {
+    clock,
+    ...(o.worker?.id ? { id: o.worker.id } : {}),
+    pollMs: o.worker?.pollMs ?? 250,
+    batch: o.worker?.batch ?? 16,
+    visibilityMs: o.worker?.visibilityMs ?? 60_000,
+    onError: (e, kind) => o.logger?.error({ err: e, job: kind }, 'workflow step failed'),
+  });
+  const service = new IntentService({
+    db: o.db,
+    intents,
+    approvals,
+    outbox,
+    engine,
+    wallets,
+    chains,
+    ...(o.verifier ? { verifier: o.verifier } : {}),
+    ...(o.approvals ? { approvalsPort: o.approvals } : {}),
+    clock,
+    poke: () => worker.poke(),
+  });
+  const directory: DirectoryPort = o.directory ?? {
+    principals: () => [],
+    wallets: () => o.wallets,
+    addressBook: () => [],
+  };
+  const app = await buildApp(
+    {
+      db: o.db,
+      intents,
+      queue,
+      idempotency,
+      alerts,
+      service,
+      metrics,
+      directory,
+      ...(o.governance ? { governance: o.governance } : {}),
+      ...(o.auditReader ? { audit: o.auditReader } : {}),
+      clock,
+      readiness: async () => {
+        const out: Record<string, boolean> = {};
+        await Promise.all(
+          o.cosigners.map(async (c) => {
+            out[`cosigner:${c.id}`] = (await c.status()) !== undefined;
+          }),
+        );
+        return out;
+      },
+    },
+    { ...(o.logger ? { logger: o.logger } : {}), ...(o.http ?? {}) },
+  );
+  if (o.worker?.enabled !== false) worker.start();
+  return {
+    app,
+    worker,
+    engine,
+    service,
+    metrics,
+    intents,
+    outbox,
+    alerts,
+    queue,
+    async close() {
+      await worker.stop();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,253 @@
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { canonicalJson } from '../core/encoding/canonical-json.ts';
+import { InvalidInputError } from '../core/errors/base.ts';
+import { fingerprint, type Intent, intentDigestHex, parseIntent } from '../core/intent/index.ts';
+import type { Db } from '../store/db.ts';
+import type { ApprovalStore } from '../store/workflow/approvals.ts';
+import type { IntentRecord, IntentStore } from '../store/workflow/intents.ts';
+import type { Outbox } from '../store/workflow/outbox.ts';
+import { ProblemError } from './http/problem.ts';
+import { evaluateJob, type WorkflowEngine } from './workflow/engine.ts';
+import type {
+  ApprovalsPort,
+  ChainPort,
+  SignatureVerifier,
+  VerifyResult,
+  WalletRoute,
+  WorkflowDecision,
+} from './workflow/ports.ts';
+
+/** Codes that mean "who you are may not do this" (403) rather than "not proven who you are" (401). */
+const FORBIDDEN = new Set([
+  'NOT_REQUESTER',
+  'REQUESTER_MISMATCH',
+  'REVOKED_PRINCIPAL',
+  'REVOKED_CREDENTIAL',
+  'FORBIDDEN_ROLE',
+  'NOT_APPROVER',
+  'SELF_APPROVAL',
+]);
+
+function refuse(r: Extract<VerifyResult, { ok: false }>, field: string): never {
+  const status =
+    r.code === 'INTENT_EXPIRED' || r.code === 'APPROVAL_EXPIRED' ? 422 : FORBIDDEN.has(r.code) ? 403 : 401;
+  throw new ProblemError(status, r.code, r.message, { field, ...(r.details ? { details: r.details } : {}) });
+}
+
+export interface IntentServiceDeps {
+  db: Db;
+  intents: IntentStore;
+  approvals: ApprovalStore;
+  outbox: Outbox;
+  engine: WorkflowEngine;
+  wallets: ReadonlyMap<string, WalletRoute>;
+  chains: ReadonlyMap<string, ChainPort>;
+  verifier?: SignatureVerifier;
+  approvalsPort?: ApprovalsPort;
+  clock: () => Date;
+  /** Called after work was enqueued (wakes the local worker). */
+  poke?: () => void;
+}
+
+/** The transport-independent operations behind the intents API. */
+export class IntentService {
+  constructor(private readonly d: IntentServiceDeps) {}
+
+  parse(input: unknown): Intent {
+    try {
+      return parseIntent(input);
+    } catch (e) {
+      if (e instanceof InvalidInputError) {
+        throw new ProblemError(400, e.code, e.shortMessage, {
+          field: `/body/intent/${e.field.replaceAll('.', '/')}`,
+        });
+      }
+      throw e;
+    }
+  }
+
+  async submit(rawIntent: unknown, signature: unknown): Promise<{ status: 201; record: IntentRecord }> {
+    const now = this.d.clock();
+    const intent = this.parse(rawIntent);
+    const wallet = this.d.wallets.get(intent.wallet);
+    if (!wallet)
+      throw new ProblemError(422, 'UNKNOWN_WALLET', 'no such wallet', { field: '/body/intent/wallet' });
+    if (wallet.chain !== intent.chain) {
+      throw new ProblemError(422, 'WALLET_CHAIN_MISMATCH', 'the wallet is on another chain', {
+        field: '/body/intent/chain',
+      });
+    }
+    if (!this.d.verifier) {
+      throw new ProblemError(
+        503,
+        'VERIFIER_UNAVAILABLE',
+        'signature verification is not configured: refusing',
+      );
+    }
+    const v = this.d.verifier.requester(intent, signature, now);
+    if (!v.ok) refuse(v, '/body/signature');
+    const digest = intentDigestHex(intent);
+    const r = await this.d.intents.create(
+      {
+        id: intent.id,
+        digest,
+        intentJson: canonicalJson(intent),
+        signature,
+        requestedBy: intent.requestedBy,
+        wallet: intent.wallet,
+        chain: intent.chain,
+        expiresAt: new Date(intent.expiresAt),
+      },
+      now,
+      { enqueue: [evaluateJob(intent.id)] },
+    );
+    if (!r.ok) throw new ProblemError(409, r.code, r.message, { field: '/body/intent/id' });
+    this.d.poke?.();
+    return { status: 201, record: r.value };
+  }
+
+  async get(id: string): Promise<IntentRecord> {
+    const rec = await this.d.intents.get(id);
+    if (!rec) throw new ProblemError(404, 'INTENT_NOT_FOUND', 'no such intent', { field: '/params/id' });
+    return rec;
+  }
+
+  async cancel(id: string, signature: unknown): Promise<IntentRecord> {
+    const rec = await this.get(id);
+    if (!this.d.verifier)
+      throw new ProblemError(503, 'VERIFIER_UNAVAILABLE', 'signature verification is not configured');
+    const intent = parseIntent(JSON.parse(rec.intentJson));
+    const v = this.d.verifier.cancel(intent, signature, this.d.clock());
+    if (!v.ok) refuse(v, '/body/signature');
+    const r = await this.d.intents.transition(
+      id,
+      { event: 'cancel', actor: v.value.principal, expectVersion: undefined },
+      this.d.clock(),
+    );
+    if (!r.ok) throw new ProblemError(409, 'NOT_CANCELLABLE', `intent is ${rec.state}: too late to cancel`);
+    return r.value;
+  }
+
+  /** Records one approver decision; quorum met → approved (then time lock or build). */
+  async approve(id: string, approval: unknown): Promise<{ record: IntentRecord; approvers: string[] }> {
+    const rec = await this.get(id);
+    if (rec.state !== 'pending_approval') {
+      throw new ProblemError(409, 'NOT_PENDING_APPROVAL', `intent is ${rec.state}, not pending approval`);
+    }
+    const port = this.d.approvalsPort;
+    if (!port) throw new ProblemError(503, 'VERIFIER_UNAVAILABLE', 'approval verification is not configured');
+    const decision = rec.decision as WorkflowDecision | null;
+    const requirement = decision?.quorum;
+    if (!decision || !requirement) {
+      throw new ProblemError(
+        409,
+        'NO_APPROVAL_REQUIREMENT',
+        'the policy decision names no approval requirement',
+      );
+    }
+    const intent = parseIntent(JSON.parse(rec.intentJson));
+    const now = this.d.clock();
+    const one = port.verifyOne(intent, approval, requirement, now);
+    if (!one.ok) refuse(one, '/body');
+    const result = await this.d.db.transaction(async (tx) => {
+      const added = await this.d.approvals.add(
+        id,
+        { principal: one.principal!, credentialId: one.credentialId!, decision: one.decision!, approval },
+        now,
+        tx,
+      );
+      if (!added)
+        throw new ProblemError(409, 'ALREADY_DECIDED', 'this approver already decided on this intent');
+      if (one.decision === 'reject') {
+        const r = await this.d.intents.transitionInTx(
+          tx,
+          id,
+          {
+            event: 'approval_rejected',
+            actor: one.principal!,
+            failure: { code: 'REJECTED', message: `rejected by ${one.principal}` },
+          },
+          now,
+        );
+        if (!r.ok) throw new ProblemError(409, r.code, r.message);
+        return { record: r.value, approvers: [] };
+      }
+      const all = (await this.d.approvals.list(id, tx)).map((a) => a.approval);
+      const quorum = port.verifyAll(intent, all, requirement, now);
+      if (!quorum.ok) {
+        const current = await this.d.intents.get(id, tx);
+        return { record: current!, approvers: [] };
+      }
+      const r = await this.d.intents.transitionInTx(
+        tx,
+        id,
+        { event: 'quorum_met', actor: one.principal!, details: { approvers: quorum.approvers } },
+        now,
+      );
+      if (!r.ok) throw new ProblemError(409, r.code, r.message);
+      await this.d.engine.afterApprovedInTx(tx, r.value, decision, now);
+      return { record: (await this.d.intents.get(id, tx))!, approvers: quorum.approvers };
+    });
+    this.d.poke?.();
+    return result;
+  }
+
+  /** The API view of an intent. */
+  view(rec: IntentRecord): Record<string, unknown> {
+    return {
+      id: rec.id,
+      digest: rec.digest,
+      fingerprint: fingerprint(hexToBytes(rec.digest)),
+      state: rec.state,
+      version: rec.version,
+      intent: JSON.parse(rec.intentJson),
+      requestedBy: rec.requestedBy,
+      wallet: rec.wallet,
+      chain: rec.chain,
+      decision: rec.decision ?? null,
+      failure: rec.failure ?? null,
+      notBefore: rec.notBefore?.toISOString() ?? null,
+      expiresAt: rec.expiresAt.toISOString(),
+      createdAt: rec.createdAt.toISOString(),
+      updatedAt: rec.updatedAt.toISOString(),
+    };
+  }
+
+  /** The detailed view: history, approvals, the unsigned transaction (decoded), signatures, broadcast. */
+  async detail(rec: IntentRecord): Promise<Record<string, unknown>> {
+    const [history, approvals, outbox] = await Promise.all([
+      this.d.intents.history(rec.id),
+      this.d.approvals.list(rec.id),
+      this.d.outbox.list(rec.id),
+    ]);
+    const unsigned = outbox.find((o) => o.step === 'unsigned_tx');
+    const chain = this.d.chains.get(rec.chain);
+    let decoded: unknown = null;
+    if (unsigned && chain?.decode) {
+      try {
+        decoded = chain.decode(unsigned.content as never);
+      } catch (e) {
+        decoded = { error: e instanceof Error ? e.message : String(e) };
+      }
+    }
+    return {
+      ...this.view(rec),
+      history: history.map((h) => ({ ...h, at: h.at.toISOString() })),
+      approvals: approvals.map((a) => ({
+        principal: a.principal,
+        decision: a.decision,
+        receivedAt: a.receivedAt.toISOString(),
+      })),
+      transaction: unsigned ? { digest: unsigned.contentDigest, unsigned: unsigned.content, decoded } : null,
+      signatures: outbox
+        .filter((o) => o.step.startsWith('sign:'))
+        .map((o) => ({
+          cosigner: o.step.slice(5),
+          status: o.status,
+          attempts: o.attempts,
+          result: o.result,
+        })),
+      broadcast: outbox.find((o) => o.step === 'broadcast')?.content ?? null,
+    };
+  }
+}

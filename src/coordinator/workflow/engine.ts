@@ -1,0 +1,457 @@
+import type { SignatureResult, SignRequest, TxPayload } from '../../core/auth/index.ts';
+import { type Intent, parseIntent } from '../../core/intent/index.ts';
+import type { IntentEvent } from '../../core/workflow/states.ts';
+import type { Db, Queryable } from '../../store/db.ts';
+import type { AlertStore } from '../../store/workflow/alerts.ts';
+import type { ApprovalStore } from '../../store/workflow/approvals.ts';
+import type { IntentRecord, IntentStore } from '../../store/workflow/intents.ts';
+import type { Outbox } from '../../store/workflow/outbox.ts';
+import { type EnqueueInput, enqueueInTx, type Job } from '../../store/workflow/queue.ts';
+import type { CosignerPort } from '../cosigner-client.ts';
+import type { ChainPort, PolicyPort, WalletRoute, WorkflowDecision, WorkflowMetrics } from './ports.ts';
+
+/**
+ * The workflow's background steps, one per job kind. Every handler first re-reads the intent and
+ * does nothing unless it is in the state the step belongs to, so a job that runs twice (lease
+ * expired, process killed after the effect but before completing the job) is harmless; effects
+ * outside the database go through the outbox so a rerun repeats the same bytes, never new ones.
+ */
+export type StepOutcome =
+  | { kind: 'done' }
+  | { kind: 'retry'; code: string; message: string }
+  | { kind: 'snooze'; until: Date };
+
+export const JOB = {
+  evaluate: 'evaluate',
+  build: 'build',
+  sign: 'sign',
+  broadcast: 'broadcast',
+  confirm: 'confirm',
+} as const;
+
+const SYSTEM = 'coordinator';
+const DONE: StepOutcome = { kind: 'done' };
+const UNSIGNED = 'unsigned_tx';
+const BROADCAST = 'broadcast';
+
+export interface EngineDeps {
+  db: Db;
+  intents: IntentStore;
+  outbox: Outbox;
+  approvals: ApprovalStore;
+  alerts: AlertStore;
+  wallets: ReadonlyMap<string, WalletRoute>;
+  cosigners: ReadonlyMap<string, CosignerPort>;
+  chains: ReadonlyMap<string, ChainPort>;
+  policy?: PolicyPort;
+  clock: () => Date;
+  metrics?: WorkflowMetrics;
+  /** How long to wait before re-checking a broadcast transaction. */
+  confirmPollMs?: number;
+}
+
+export const evaluateJob = (intentId: string): EnqueueInput => ({
+  kind: JOB.evaluate,
+  payload: { intentId },
+  dedupKey: `evaluate:${intentId}`,
+});
+
+export class WorkflowEngine {
+  constructor(private readonly d: EngineDeps) {}
+
+  async handle(job: Job): Promise<StepOutcome> {
+    const intentId = String(job.payload.intentId);
+    const rec = await this.d.intents.get(intentId);
+    if (!rec) return DONE;
+    const now = this.d.clock();
+    switch (job.kind) {
+      case JOB.evaluate:
+        return this.evaluate(rec, now);
+      case JOB.build:
+        return this.build(rec, now);
+      case JOB.sign:
+        return this.sign(rec, String(job.payload.cosigner), now);
+      case JOB.broadcast:
+        return this.broadcast(rec, now);
+      case JOB.confirm:
+        return this.confirm(rec, now);
+      default:
+        return { kind: 'retry', code: 'UNKNOWN_JOB', message: `no handler for ${job.kind}` };
+    }
+  }
+
+  /** Moves an intent to `failed` with a typed code (ignored if it already moved on). */
+  async failIntent(rec: IntentRecord, code: string, message: string, details?: Record<string, unknown>) {
+    const r = await this.d.intents.transition(
+      rec.id,
+      { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
+      this.d.clock(),
+    );
+    return r;
+  }
+
+  private async evaluate(rec: IntentRecord, now: Date): Promise<StepOutcome> {
+    if (rec.state !== 'requested') return DONE;
+    if (now >= rec.expiresAt) return this.simple(rec, 'expire', now);
+    if (!this.d.policy) {
+      await this.failIntent(
+        rec,
+        'POLICY_UNAVAILABLE',
+        'no policy engine is configured: refusing (fail closed)',
+      );
+      return DONE;
+    }
+    const intent = parseIntent(JSON.parse(rec.intentJson));
+    const t0 = performance.now();
+    let decision: WorkflowDecision;
+    try {
+      decision = await this.d.policy.evaluate(intent, now);
+    } catch (e) {
+      await this.failIntent(rec, 'POLICY_ERROR', e instanceof Error ? e.message : String(e));
+      return DONE;
+    }
+    this.d.metrics?.decisionSeconds((performance.now() - t0) / 1000);
+    if (decision.decision === 'block') {
+      await this.d.intents.transition(
+        rec.id,
+        {
+          event: 'policy_blocked',
+          actor: 'policy',
+          decision,
+          failure: { code: 'POLICY_BLOCKED', message: decision.reasons.join('; ') || 'blocked by policy' },
+        },
+        now,
+      );
+      return DONE;
+    }
+    if (decision.decision === 'approve') {
+      await this.d.intents.transition(
+        rec.id,
+        { event: 'policy_requires_approval', actor: 'policy', decision },
+        now,
+      );
+      return DONE;
+    }
+    await this.d.db.transaction(async (tx) => {
+      const r = await this.d.intents.transitionInTx(
+        tx,
+        rec.id,
+        { event: 'policy_allowed', actor: 'policy', decision },
+        now,
+      );
+      if (r.ok) await this.afterApprovedInTx(tx, r.value, decision, now);
+    });
+    return DONE;
+  }
+
+  /** approved → delayed (time lock) or building, in the caller's transaction. */
+  async afterApprovedInTx(
+    tx: Queryable,
+    rec: IntentRecord,
+    decision: WorkflowDecision,
+    now: Date,
+  ): Promise<void> {
+    const buildJob = (runAt?: Date): EnqueueInput => ({
+      kind: JOB.build,
+      payload: { intentId: rec.id },
+      dedupKey: `build:${rec.id}`,
+      ...(runAt ? { runAt } : {}),
+    });
+    if (decision.delayMs > 0) {
+      const notBefore = new Date(now.getTime() + decision.delayMs);
+      await this.d.intents.transitionInTx(
+        tx,
+        rec.id,
+        { event: 'delay_started', actor: 'policy', notBefore, enqueue: [buildJob(notBefore)] },
+        now,
+      );
+      return;
+    }
+    await this.d.intents.transitionInTx(
+      tx,
+      rec.id,
+      { event: 'build_started', actor: SYSTEM, enqueue: [buildJob()] },
+      now,
+    );
+  }
+
+  private async build(rec: IntentRecord, now: Date): Promise<StepOutcome> {
+    if (rec.state === 'delayed') {
+      if (rec.notBefore && now < rec.notBefore) return { kind: 'snooze', until: rec.notBefore };
+      const r = await this.simple(rec, 'delay_elapsed', now);
+      if (r.kind !== 'done') return r;
+      const again = await this.d.intents.get(rec.id);
+      if (!again) return DONE;
+      rec = again;
+    }
+    if (rec.state !== 'building') return DONE;
+    if (now >= rec.expiresAt) return this.simple(rec, 'expire', now);
+    const wallet = this.d.wallets.get(rec.wallet);
+    if (!wallet) {
+      await this.failIntent(rec, 'UNKNOWN_WALLET', 'no wallet route for this intent');
+      return DONE;
+    }
+    let unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
+    if (!unsigned) {
+      const chain = this.d.chains.get(rec.chain);
+      if (!chain) {
+        await this.failIntent(
+          rec,
+          'CHAIN_UNAVAILABLE',
+          `no transaction builder for ${rec.chain}: refusing (fail closed)`,
+        );
+        return DONE;
+      }
+      let payload: TxPayload;
+      try {
+        payload = await chain.build(parseIntent(JSON.parse(rec.intentJson)));
+      } catch (e) {
+        return { kind: 'retry', code: 'BUILD_FAILED', message: e instanceof Error ? e.message : String(e) };
+      }
+      // A concurrent builder may have recorded first: its transaction wins, ours is dropped
+      // before anything was sent anywhere.
+      await this.d.outbox.record(rec.id, UNSIGNED, payload, now);
+      unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
+    }
+    await this.d.intents.transition(
+      rec.id,
+      {
+        event: 'built',
+        actor: SYSTEM,
+        details: { txDigest: unsigned!.contentDigest },
+        enqueue: wallet.cosigners.map((c) => ({
+          kind: JOB.sign,
+          payload: { intentId: rec.id, cosigner: c },
+          dedupKey: `sign:${rec.id}:${c}`,
+          maxAttempts: 10_000,
+        })),
+      },
+      now,
+    );
+    return DONE;
+  }
+
+  /** The exact request every co-signer gets for this intent (same bytes on every retry). */
+  async signRequest(rec: IntentRecord): Promise<SignRequest | undefined> {
+    const unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
+    if (!unsigned) return undefined;
+    const approvals = (await this.d.approvals.list(rec.id)).map((a) => a.approval);
+    return {
+      intent: JSON.parse(rec.intentJson),
+      requesterSignature: rec.signature,
+      approvals,
+      tx: unsigned.content,
+    };
+  }
+
+  private async sign(rec: IntentRecord, cosignerId: string, now: Date): Promise<StepOutcome> {
+    if (rec.state !== 'signing') return DONE;
+    const step = `sign:${cosignerId}`;
+    const existing = await this.d.outbox.get(rec.id, step);
+    if (existing && existing.status !== 'pending') return this.maybeSigned(rec.id, now);
+    const cosigner = this.d.cosigners.get(cosignerId);
+    if (!cosigner) {
+      await this.failIntent(rec, 'COSIGNER_UNKNOWN', `co-signer ${cosignerId} is not configured`);
+      return DONE;
+    }
+    // Resume with the recorded request if there is one; otherwise record it before sending.
+    const req = existing ? (existing.content as SignRequest) : await this.signRequest(rec);
+    if (!req) {
+      await this.failIntent(rec, 'OUTBOX_MISSING', 'no unsigned transaction recorded for a signing intent');
+      return DONE;
+    }
+    const recorded = await this.d.outbox.record(rec.id, step, req, now);
+    if (!recorded.ok) {
+      await this.d.alerts.raise(
+        {
+          severity: 'critical',
+          code: recorded.code,
+          subject: `intent:${rec.id}`,
+          message: recorded.message,
+          details: recorded.details ?? {},
+        },
+        now,
+      );
+      await this.failIntent(rec, recorded.code, recorded.message);
+      return DONE;
+    }
+    await this.d.outbox.attempt(rec.id, step, now);
+    const t0 = performance.now();
+    const outcome = await cosigner.sign(req);
+    this.d.metrics?.cosignerSeconds(cosignerId, (performance.now() - t0) / 1000);
+    if (outcome.kind === 'unavailable') {
+      return { kind: 'retry', code: outcome.code, message: outcome.message };
+    }
+    const later = this.d.clock();
+    if (outcome.kind === 'refused') {
+      this.d.metrics?.cosignerRefusal(cosignerId, outcome.code);
+      await this.d.outbox.settle(rec.id, step, 'failed', outcome, later);
+      await this.d.alerts.raise(
+        {
+          severity: 'critical',
+          code: 'COSIGNER_REFUSED',
+          subject: `intent:${rec.id}`,
+          message: `co-signer ${cosignerId} refused: ${outcome.code}`,
+          details: { cosigner: cosignerId, code: outcome.code, step: outcome.step, message: outcome.message },
+        },
+        later,
+      );
+      await this.failIntent(rec, outcome.code, `co-signer ${cosignerId} refused: ${outcome.message}`, {
+        cosigner: cosignerId,
+        step: outcome.step,
+      });
+      return DONE;
+    }
+    await this.d.outbox.settle(rec.id, step, 'done', outcome.response.result, later);
+    return this.maybeSigned(rec.id, later);
+  }
+
+  /** Under the intent's row lock: enough signatures → `signed` and the broadcast job. */
+  private async maybeSigned(intentId: string, now: Date): Promise<StepOutcome> {
+    await this.d.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ state: string; wallet: string }>(
+        'SELECT state, wallet FROM wf_intents WHERE id = $1 FOR UPDATE',
+        [intentId],
+      );
+      const row = rows[0];
+      if (row?.state !== 'signing') return;
+      const wallet = this.d.wallets.get(row.wallet);
+      const { rows: done } = await tx.query<{ n: string | number }>(
+        "SELECT count(*) AS n FROM wf_outbox WHERE intent_id = $1 AND step LIKE 'sign:%' AND status = 'done'",
+        [intentId],
+      );
+      if (!wallet || Number(done[0]!.n) < wallet.threshold) return;
+      await this.d.intents.transitionInTx(
+        tx,
+        intentId,
+        {
+          event: 'signed',
+          actor: SYSTEM,
+          enqueue: [
+            {
+              kind: JOB.broadcast,
+              payload: { intentId },
+              dedupKey: `broadcast:${intentId}`,
+              maxAttempts: 1000,
+            },
+          ],
+        },
+        now,
+      );
+    });
+    return DONE;
+  }
+
+  private async broadcast(rec: IntentRecord, now: Date): Promise<StepOutcome> {
+    if (rec.state !== 'broadcast') return DONE;
+    const chain = this.d.chains.get(rec.chain);
+    const wallet = this.d.wallets.get(rec.wallet);
+    if (!chain || !wallet) {
+      await this.failIntent(rec, 'CHAIN_UNAVAILABLE', `no broadcaster for ${rec.chain}`);
+      return DONE;
+    }
+    let entry = await this.d.outbox.get<{ raw: string; txHash: string }>(rec.id, BROADCAST);
+    if (!entry) {
+      const unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
+      const sigs: SignatureResult[] = [];
+      for (const c of wallet.cosigners) {
+        const s = await this.d.outbox.get<unknown, SignatureResult>(rec.id, `sign:${c}`);
+        if (s?.status === 'done' && s.result) sigs.push(s.result);
+      }
+      let signed: { raw: string; txHash: string };
+      try {
+        signed = await chain.finalize(
+          parseIntent(JSON.parse(rec.intentJson)),
+          unsigned!.content,
+          sigs.slice(0, wallet.threshold),
+        );
+      } catch (e) {
+        await this.failIntent(rec, 'FINALIZE_FAILED', e instanceof Error ? e.message : String(e));
+        return DONE;
+      }
+      // First recorded signed transaction is the only one ever broadcast for this intent.
+      await this.d.outbox.record(rec.id, BROADCAST, signed, now);
+      entry = await this.d.outbox.get<{ raw: string; txHash: string }>(rec.id, BROADCAST);
+    }
+    if (entry!.status !== 'done') {
+      await this.d.outbox.attempt(rec.id, BROADCAST, now);
+      try {
+        await chain.broadcast(entry!.content.raw);
+      } catch (e) {
+        return {
+          kind: 'retry',
+          code: 'BROADCAST_FAILED',
+          message: e instanceof Error ? e.message : String(e),
+        };
+      }
+      await this.d.outbox.settle(
+        rec.id,
+        BROADCAST,
+        'done',
+        { txHash: entry!.content.txHash },
+        this.d.clock(),
+      );
+    }
+    await enqueueInTx(
+      this.d.db,
+      {
+        kind: JOB.confirm,
+        payload: { intentId: rec.id },
+        dedupKey: `confirm:${rec.id}`,
+        maxAttempts: 100_000,
+      },
+      now,
+    );
+    return DONE;
+  }
+
+  private async confirm(rec: IntentRecord, now: Date): Promise<StepOutcome> {
+    if (rec.state !== 'broadcast') return DONE;
+    const entry = await this.d.outbox.get<{ raw: string; txHash: string }>(rec.id, BROADCAST);
+    const chain = this.d.chains.get(rec.chain);
+    if (!entry || !chain) return DONE;
+    const s = await chain.status(entry.content.txHash).catch(() => 'pending' as const);
+    if (s === 'pending')
+      return { kind: 'snooze', until: new Date(now.getTime() + (this.d.confirmPollMs ?? 2000)) };
+    if (s === 'failed') {
+      await this.d.alerts.raise(
+        {
+          severity: 'critical',
+          code: 'TX_FAILED',
+          subject: `intent:${rec.id}`,
+          message: 'transaction failed on chain',
+          details: { txHash: entry.content.txHash },
+        },
+        now,
+      );
+      await this.failIntent(rec, 'TX_FAILED', 'transaction reverted or was replaced', {
+        txHash: entry.content.txHash,
+      });
+      return DONE;
+    }
+    await this.d.intents.transition(
+      rec.id,
+      { event: 'confirmed', actor: 'watchtower', details: { txHash: entry.content.txHash } },
+      now,
+    );
+    return DONE;
+  }
+
+  private async simple(rec: IntentRecord, event: IntentEvent, now: Date): Promise<StepOutcome> {
+    await this.d.intents.transition(rec.id, { event, actor: SYSTEM }, now);
+    return DONE;
+  }
+
+  /** Expiry sweep: intents past expiresAt that no signature can still be asked for. */
+  async expireDue(limit = 100): Promise<number> {
+    const now = this.d.clock();
+    let n = 0;
+    for (const id of await this.d.intents.expiredCandidates(now, limit)) {
+      const r = await this.d.intents.transition(id, { event: 'expire', actor: SYSTEM }, now);
+      if (r.ok) n++;
+    }
+    return n;
+  }
+}
+
+export type { Intent };

@@ -1,0 +1,90 @@
+import type { SignatureResult, TxPayload } from '../../core/auth/index.ts';
+import type { Intent } from '../../core/intent/index.ts';
+
+/**
+ * What the workflow needs from the modules around it. Each is optional at run time: a step
+ * whose port is missing fails the intent closed with a typed code (POLICY_UNAVAILABLE,
+ * CHAIN_UNAVAILABLE, …) — it is never skipped or treated as passed.
+ */
+
+/** The approval requirement a policy decision imposes (mirrors src/core/policy ApprovalRequirement). */
+export interface ApprovalRequirement {
+  quorum: number;
+  from: string[];
+  distinct: boolean;
+  excludeRequester: boolean;
+  expiresAfterMs?: number;
+}
+
+/** The policy decision as the workflow stores it (mirrors src/core/policy Decision). */
+export interface WorkflowDecision {
+  decision: 'block' | 'allow' | 'approve';
+  rule: string | null;
+  quorum?: ApprovalRequirement;
+  delayMs: number;
+  reasons: string[];
+  [k: string]: unknown;
+}
+
+export interface PolicyPort {
+  evaluate(intent: Intent, now: Date): Promise<WorkflowDecision>;
+}
+
+export type ApprovalCheck =
+  | { ok: true; approvers: string[] }
+  | { ok: false; code: string; message: string; details?: Record<string, unknown> };
+
+export interface ApprovalsPort {
+  /** Verifies one approval on arrival (signature, role, group, not self). */
+  verifyOne(
+    intent: Intent,
+    approval: unknown,
+    requirement: ApprovalRequirement,
+    now: Date,
+  ): ApprovalCheck & { principal?: string; credentialId?: string; decision?: 'approve' | 'reject' };
+  /** Verifies the whole set against the quorum. */
+  verifyAll(intent: Intent, approvals: unknown[], requirement: ApprovalRequirement, now: Date): ApprovalCheck;
+}
+
+export interface ChainPort {
+  /** Builds the unsigned transaction (nonce/UTXOs chosen here, once: the outbox freezes it). */
+  build(intent: Intent): Promise<TxPayload>;
+  /** Assembles the signed transaction from co-signer signatures. */
+  finalize(
+    intent: Intent,
+    tx: TxPayload,
+    signatures: SignatureResult[],
+  ): Promise<{ raw: string; txHash: string }>;
+  /** Sends the raw transaction; sending the same bytes twice must be harmless. */
+  broadcast(raw: string): Promise<void>;
+  status(txHash: string): Promise<'pending' | 'confirmed' | 'failed'>;
+  /** Human/machine-readable decoding of the unsigned transaction for the API and console. */
+  decode?(tx: TxPayload): unknown;
+}
+
+export type VerifyResult =
+  | { ok: true; value: { principal: string; credentialId: string } }
+  | { ok: false; code: string; message: string; details?: Record<string, unknown> };
+
+/** Signature checks for state-changing API calls (src/core/approval behind an adapter). */
+export interface SignatureVerifier {
+  /** The requester's signature over the intent digest (the submit action). */
+  requester(intent: Intent, signature: unknown, now: Date): VerifyResult;
+  /** A signature over the cancel action digest of this intent. */
+  cancel(intent: Intent, signature: unknown, now: Date): VerifyResult;
+}
+
+export interface WalletRoute {
+  id: string;
+  chain: string;
+  /** Co-signer ids holding this wallet's keys. */
+  cosigners: string[];
+  /** Signatures needed (Safe threshold / multisig m; 1 for a hot wallet). */
+  threshold: number;
+}
+
+export interface WorkflowMetrics {
+  decisionSeconds(seconds: number): void;
+  cosignerSeconds(cosigner: string, seconds: number): void;
+  cosignerRefusal(cosigner: string, code: string): void;
+}
