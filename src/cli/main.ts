@@ -4,6 +4,7 @@ import { registerCosignerCommands } from './commands/cosigner.ts';
 import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
+import { registerVerifySafeCommands } from './commands/verify-safe.ts';
 
 /**
  * `custos` entry point. Each command group lives in `commands/<group>.ts` and registers itself
@@ -30,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
   registerInitCommands(program, ctx);
   registerAuditCommands(program, ctx);
   registerCosignerCommands(program, ctx);
+  registerVerifySafeCommands(program, ctx);
   try {
     await program.parseAsync(argv);
   } catch (e) {
