@@ -45,10 +45,10 @@ export const COORDINATOR_KEY_ID = 'coordinator-1';
 /** The co-signer's secp256k1 key (memory backend: a test double for the keystore/HSM backends). */
 export const COSIGNER_SECRET = new Uint8Array(32).fill(0x11);
 
-export const policyDoc = {
+export const policyDocFor = (chain = 'eip155:1') => ({
   version: 1,
   name: 'cosigner-test',
-  assets: { 'eip155:1/slip44:60': { symbol: 'ETH', decimals: 18 } },
+  assets: { [`${chain}/slip44:60`]: { symbol: 'ETH', decimals: 18 } },
   groups: { treasury: { members: ['alice', 'bob', 'carol'] } },
   rules: [
     {
@@ -74,13 +74,14 @@ export const policyDoc = {
       onExceed: 'block',
     },
   ],
-};
+});
+export const policyDoc = policyDocFor();
 
-export function bundleFor(walletAddress: string): TrustBundle {
+export function bundleFor(walletAddress: string, chain = 'eip155:1'): TrustBundle {
   return firstBundle(
     admins,
     config(admins, {
-      policy: policyDoc,
+      policy: policyDocFor(chain),
       principals: [
         ...admins.map((a) => a.principal()),
         principal('svc-backoffice', ['requester'], [], [requester.credential()]),
@@ -90,7 +91,7 @@ export function bundleFor(walletAddress: string): TrustBundle {
       ],
       addressBook: [
         {
-          chain: 'eip155:1',
+          chain,
           address: DEST,
           label: 'cold storage',
           category: 'cold-storage',
@@ -99,7 +100,7 @@ export function bundleFor(walletAddress: string): TrustBundle {
           activeFrom: '2026-01-02T00:00:00Z',
         },
       ],
-      wallets: [{ id: 'hot-1', chain: 'eip155:1', type: 'evm-hot', config: { address: walletAddress } }],
+      wallets: [{ id: 'hot-1', chain, type: 'evm-hot', config: { address: walletAddress } }],
     }),
   );
 }
@@ -111,11 +112,18 @@ export function intent(over: Partial<Intent> = {}): Intent {
 }
 
 export function hotTx(
-  over: { nonce?: number; to?: `0x${string}`; value?: bigint; gas?: bigint; tip?: bigint } = {},
+  over: {
+    nonce?: number;
+    to?: `0x${string}`;
+    value?: bigint;
+    gas?: bigint;
+    tip?: bigint;
+    chainId?: number;
+  } = {},
 ): `0x${string}` {
   return serializeTransaction({
     type: 'eip1559',
-    chainId: 1,
+    chainId: over.chainId ?? 1,
     nonce: over.nonce ?? 7,
     to: over.to ?? DEST,
     value: over.value ?? 10n ** 18n,
