@@ -88,6 +88,12 @@ export interface CompiledLimit {
 
 export interface CompiledPolicy {
   rules: CompiledRule[];
+  /**
+   * Rules that can match a given operation and wallet, in policy order (built lazily). Skipping
+   * rules whose wallet or operation condition already excludes the intent keeps an evaluation
+   * proportional to the rules that could apply, not to the size of the policy.
+   */
+  candidates(operation: string, wallet: string): readonly CompiledRule[];
   limits: CompiledLimit[];
   assets: Map<string, AssetInfo>;
   cooldownFloorMs: number;
@@ -220,8 +226,21 @@ function compileLimit(l: PolicyLimit): CompiledLimit {
 }
 
 export function compilePolicy(doc: PolicyDocument): CompiledPolicy {
+  const rules = doc.rules.map(compileRule);
+  const cache = new Map<string, CompiledRule[]>();
   return {
-    rules: doc.rules.map(compileRule),
+    rules,
+    candidates(operation, wallet) {
+      const k = `${operation}\u0000${wallet}`;
+      let list = cache.get(k);
+      if (!list) {
+        list = rules.filter((r) => r.operations.has(operation) && (!r.wallets || r.wallets.has(wallet)));
+        // Bounded: wallets and operations come from intents; drop the memo rather than grow forever.
+        if (cache.size > 10_000) cache.clear();
+        cache.set(k, list);
+      }
+      return list;
+    },
     limits: doc.limits.map(compileLimit),
     assets: new Map(Object.entries(doc.assets)),
     cooldownFloorMs: parseDuration(doc.settings.addressBookCooldownFloor),

@@ -45,6 +45,17 @@ export interface EvalContext {
 const SCREENING = new Set(['clear', 'hit', 'unavailable']);
 const BASE_UNITS_RE = /^(0|[1-9][0-9]{0,77})$/;
 
+let lastNow = '';
+let lastNowMs = Number.NaN;
+/** Date.parse with a one-entry memo: a batch of evaluations usually shares one `now`. */
+function parseNow(now: string): number {
+  if (now !== lastNow) {
+    lastNowMs = Date.parse(now);
+    lastNow = now;
+  }
+  return lastNowMs;
+}
+
 function refuse(
   policy: Policy,
   findings: Finding[],
@@ -90,7 +101,7 @@ function mergeApproval(
 export function evaluate(policy: Policy, intent: Intent, context: EvalContext): Decision {
   const findings: Finding[] = [];
   const reasons: string[] = [];
-  const nowMs = Date.parse(context.now);
+  const nowMs = parseNow(context.now);
   if (!Number.isFinite(nowMs) || !SCREENING.has(context.screening)) {
     findings.push({ code: 'INVALID_CONTEXT', message: 'context.now or context.screening is invalid' });
     return refuse(policy, findings, ['evaluation context is invalid']);
@@ -133,14 +144,18 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
       code: 'DESTINATION_UNKNOWN',
       message: 'destination is not an active address-book entry',
     });
-    const candidates: LookalikeCandidate[] = book
-      .onChain(intent.chain)
-      .map((e) => ({ address: e.address, label: e.label, source: 'addressBook' }));
-    for (const r of context.recentDestinations ?? []) candidates.push({ address: r, source: 'recent' });
+    const recent = context.recentDestinations ?? [];
+    const onChain = book.onChain(intent.chain);
+    const candidates: ReadonlyArray<string | LookalikeCandidate> =
+      recent.length === 0 ? onChain : [...onChain, ...recent];
     const f = findLookalike(intent.destination, intent.chain, candidates);
     if (f) {
       lookalike = true;
-      findings.push(f);
+      const mimics = f.details?.mimics;
+      findings.push({
+        ...f,
+        details: { ...f.details, source: recent.includes(mimics as string) ? 'recent' : 'addressBook' },
+      });
     }
   }
   const firstTime = !ledger.hasPaid(intent.wallet, intent.chain, intent.destination);
@@ -159,14 +174,14 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
     firstTime,
     lookalike,
     balance,
-    localTimes: new Map(),
+    localTimes: undefined,
   };
 
   let decision: Decision['decision'] = 'block';
   let rule: string | null = null;
   let quorum: ApprovalRequirement | undefined;
   let delayMs = 0;
-  for (const r of policy.compiled.rules) {
+  for (const r of policy.compiled.candidates(facts.operation, intent.wallet)) {
     const m = matchRule(r, facts);
     if (m === false) continue;
     if (m !== true) {

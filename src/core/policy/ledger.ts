@@ -84,6 +84,7 @@ function parseEntry(e: LedgerEntry, i: number): Indexed {
 export class LedgerIndex {
   private readonly items: Indexed[] = [];
   private readonly groupings = new Map<string, Map<string, Series>>();
+  private readonly bySpecArray = new WeakMap<readonly LedgerField[], Map<string, Series>>();
   private readonly paid = new Set<string>();
 
   constructor(entries: readonly LedgerEntry[] = []) {
@@ -144,6 +145,8 @@ export class LedgerIndex {
   }
 
   private grouping(fields: readonly LedgerField[]): Map<string, Series> {
+    const hit = this.bySpecArray.get(fields);
+    if (hit) return hit;
     const spec = fields.join(',');
     let g = this.groupings.get(spec);
     if (!g) {
@@ -160,6 +163,7 @@ export class LedgerIndex {
       }
       this.groupings.set(spec, g);
     }
+    this.bySpecArray.set(fields, g);
     return g;
   }
 }

@@ -61,8 +61,49 @@ export function boundedEditDistance(a: string, b: string, max: number): number {
   return Math.min(prev[n]!, max + 1);
 }
 
-function same(destination: string, candidate: string, evm: boolean): boolean {
-  return evm ? destination.toLowerCase() === candidate.toLowerCase() : destination === candidate;
+/**
+ * Lower bound on the edit distance: one substitution moves at most 2 units of the character
+ * histogram, one insertion or deletion 1, so distance ≥ L1(histograms) / 2. Rules out almost every
+ * unrelated address without running the dynamic programme.
+ */
+interface Normalised {
+  prefix: string;
+  body: string;
+  full: string;
+}
+/** Per-candidate normal forms, memoised for candidate objects that live across calls (address-book entries). */
+const memo = new WeakMap<object, { evm: boolean; n: Normalised }>();
+
+function normalised(c: LookalikeCandidate, evm: boolean): Normalised {
+  const m = memo.get(c);
+  if (m && m.evm === evm) return m.n;
+  const n = {
+    prefix: prefixOf(c.address),
+    body: body(c.address, evm),
+    full: evm ? c.address.toLowerCase() : c.address,
+  };
+  memo.set(c, { evm, n });
+  return n;
+}
+
+const scratch = new Int32Array(128);
+
+function histogramBoundExceeds(a: string, b: string, max: number): boolean {
+  const h = scratch;
+  for (let i = 0; i < a.length; i++) h[a.charCodeAt(i) & 127]!++;
+  for (let i = 0; i < b.length; i++) h[b.charCodeAt(i) & 127]!--;
+  let l1 = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i) & 127;
+    l1 += Math.abs(h[c]!);
+    h[c] = 0;
+  }
+  for (let i = 0; i < b.length; i++) {
+    const c = b.charCodeAt(i) & 127;
+    l1 += Math.abs(h[c]!);
+    h[c] = 0;
+  }
+  return l1 > 2 * max;
 }
 
 /**
@@ -80,25 +121,27 @@ export function findLookalike(
   const dPrefix = prefixOf(destination);
   const head = d.slice(0, LOOKALIKE_AFFIX);
   const tail = d.slice(-LOOKALIKE_AFFIX);
+  const dFull = evm ? destination.toLowerCase() : destination;
   for (const c of candidates) {
     const cand = typeof c === 'string' ? { address: c } : c;
-    if (same(destination, cand.address, evm)) continue;
-    const cb = body(cand.address, evm);
+    const n = normalised(cand, evm);
+    if (n.full === dFull) continue; // the same address (EVM: in another letter case)
+    const cb = n.body;
     let how: 'affixes' | 'edit-distance' | undefined;
     let distance: number | undefined;
     if (
-      prefixOf(cand.address) === dPrefix &&
+      n.prefix === dPrefix &&
       d.length >= 2 * LOOKALIKE_AFFIX &&
       cb.slice(0, LOOKALIKE_AFFIX) === head &&
       cb.slice(-LOOKALIKE_AFFIX) === tail
     ) {
       how = 'affixes';
     } else {
-      const dist = boundedEditDistance(
-        evm ? destination.toLowerCase() : destination,
-        evm ? cand.address.toLowerCase() : cand.address,
-        LOOKALIKE_MAX_EDITS,
-      );
+      const a = dFull;
+      const b = n.full;
+      const dist = histogramBoundExceeds(a, b, LOOKALIKE_MAX_EDITS)
+        ? LOOKALIKE_MAX_EDITS + 1
+        : boundedEditDistance(a, b, LOOKALIKE_MAX_EDITS);
       if (dist <= LOOKALIKE_MAX_EDITS) {
         how = 'edit-distance';
         distance = dist;

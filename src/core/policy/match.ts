@@ -16,7 +16,7 @@ export interface Facts {
   lookalike: boolean;
   /** undefined = not in the context (a %-condition then blocks) */
   balance: bigint | undefined;
-  localTimes: Map<string, { day: number; minute: number }>;
+  localTimes: Map<string, { day: number; minute: number }> | undefined;
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -47,6 +47,7 @@ export function localTime(nowMs: number, timezone: string): { day: number; minut
 }
 
 function inSchedule(s: CompiledSchedule, f: Facts): boolean {
+  f.localTimes ??= new Map();
   let t = f.localTimes.get(s.timezone);
   if (!t) {
     t = localTime(f.nowMs, s.timezone);
@@ -97,6 +98,7 @@ function balanceUnknown(rule: string, f: Facts): Finding {
  * when every other condition of the rule already matched.
  */
 export function matchRule(r: CompiledRule, f: Facts): boolean | Finding {
+  // Operation and wallet are pre-filtered by CompiledPolicy.candidates; re-checked for direct callers.
   if (!r.operations.has(f.operation)) return false;
   const i = f.intent;
   if (r.wallets && !r.wallets.has(i.wallet)) return false;
