@@ -122,7 +122,7 @@ function workload() {
       chain: CHAIN,
       asset: ETH,
       destination: dests[Math.floor(r() * dests.length)]!,
-      amount: (BigInt(Math.floor(r() * 50_000)) * 10n ** 15n + 1n).toString(),
+      amount: (BigInt(Math.floor(10 ** (r() * 5))) * 10n ** 15n).toString(), // 0.001–100 ETH, log-uniform
       requestedBy: `svc-${Math.floor(r() * 10)}`,
       at: new Date(NOW_MS - Math.floor(r() * 30 * 86_400_000)).toISOString(),
     });
@@ -137,7 +137,7 @@ function workload() {
       wallet: `hot-${Math.floor(r() * WALLETS)}`,
       // 1 in 64 goes to a stranger (blocked, look-alike scan over the book)
       destination: i % 64 === 0 ? addr(10_000 + i) : dests[Math.floor(r() * dests.length)]!,
-      amount: (BigInt(Math.floor(r() * 2_000_000)) * 10n ** 15n + 1n).toString(),
+      amount: (BigInt(Math.floor(10 ** (r() * 6))) * 10n ** 15n).toString(), // 0.001–1000 ETH
       reference: 'bench',
       requestedBy: `svc-${Math.floor(r() * 10)}`,
       createdAt: '2026-03-04T09:59:00Z',
@@ -244,7 +244,12 @@ const suite: BenchSuite = {
         opsPerSec: native.opsPerSec,
         p50Us: native.p50Us,
         p99Us: native.p99Us,
-        extra: { ledgerIndexBuildMs: Math.round(indexMs), ...decisions },
+        extra: {
+          ledgerIndexBuildMs: Math.round(indexMs),
+          ...decisions,
+          // 1/p50: what one uncontended core sustains; ops/s above is wall-clock on a shared machine
+          opsPerSecAtP50: Math.round(1e6 / native.p50Us),
+        },
         target: '≥ 100,000/s and p99 < 100 µs',
         met: native.opsPerSec >= 100_000 && native.p99Us < 100,
       },
@@ -253,13 +258,14 @@ const suite: BenchSuite = {
         opsPerSec: celM.opsPerSec,
         p50Us: celM.p50Us,
         p99Us: celM.p99Us,
+        extra: { opsPerSecAtP50: Math.round(1e6 / celM.p50Us) },
       },
       {
         name: 'screening lookup, 100k listed addresses',
         opsPerSec: screen.opsPerSec,
         p50Us: screen.p50Us,
         p99Us: screen.p99Us,
-        extra: { listed: set.size, hits: hits > 0 },
+        extra: { listed: set.size, hits: hits > 0, opsPerSecAtP50: Math.round(1e6 / screen.p50Us) },
         target: '≥ 1,000,000/s',
         met: screen.opsPerSec >= 1_000_000,
       },

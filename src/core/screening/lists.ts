@@ -41,7 +41,16 @@ const NONE: readonly string[] = Object.freeze([]);
 
 /** Key under which an address is stored and looked up. */
 export function screeningKey(address: string): string {
-  return EVM_RE.test(address) ? address.toLowerCase() : address;
+  // Fast path for the hot lookup: "0x" + 40 characters is EVM-shaped; lower-casing a non-hex
+  // string of that shape can never make it equal to a listed (hex) key, so no regex is needed.
+  return address.length === 42 && address.charCodeAt(0) === 48 && (address.charCodeAt(1) | 32) === 120
+    ? address.toLowerCase()
+    : address;
+}
+
+/** Whether the address is EVM-shaped (for callers that want to validate lists strictly). */
+export function isEvmShaped(address: string): boolean {
+  return EVM_RE.test(address);
 }
 
 /** Parses one list: one address per line; blank lines and `#` comments ignored; whitespace trimmed. */
