@@ -1,9 +1,13 @@
 import { Command, CommanderError } from 'commander';
+import { registerApprovalCommands } from './commands/approval.ts';
 import { registerAuditCommands } from './commands/audit.ts';
+import { registerBundleCommands } from './commands/bundle.ts';
 import { registerCosignerCommands } from './commands/cosigner.ts';
+import { registerGovernanceCommands } from './commands/governance.ts';
 import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
+import { registerPrincipalCommands } from './commands/principal.ts';
 import { registerVerifySafeCommands } from './commands/verify-safe.ts';
 
 /**
@@ -31,6 +35,10 @@ export async function main(argv: string[]): Promise<number> {
   registerInitCommands(program, ctx);
   registerAuditCommands(program, ctx);
   registerCosignerCommands(program, ctx);
+  registerApprovalCommands(program, ctx);
+  registerPrincipalCommands(program, ctx);
+  registerGovernanceCommands(program, ctx);
+  registerBundleCommands(program, ctx);
   registerVerifySafeCommands(program, ctx);
   try {
     await program.parseAsync(argv);

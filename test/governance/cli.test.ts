@@ -1,0 +1,236 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { approvalDigest } from '../../src/core/approval/digest.ts';
+import { verifyApprovals } from '../../src/core/approval/verify.ts';
+import { PrincipalSet } from '../../src/core/identity/principal-set.ts';
+import { intentDigest } from '../../src/core/intent/index.ts';
+import { makeIntent } from '../approval/fixtures.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'custos-gov-cli-'));
+const p = (f: string) => join(dir, f);
+
+async function run(args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  const errWrite = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => {
+    out += s;
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'custos', ...args]);
+    return { code, out };
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = errWrite;
+  }
+}
+
+const keys: Record<string, string> = {};
+
+beforeAll(async () => {
+  process.env.CUSTOS_TEST_PASS = 'correct horse battery staple';
+  for (const who of ['alice', 'bob', 'dan']) {
+    const r = await run([
+      'principal',
+      'keygen',
+      '--out',
+      p(`${who}.key`),
+      '--label',
+      `${who}-cli`,
+      '--passphrase-env',
+      'CUSTOS_TEST_PASS',
+      '--scrypt-n',
+      '1024',
+    ]);
+    expect(r.code).toBe(0);
+    keys[who] = JSON.parse(r.out).publicKey;
+  }
+});
+afterAll(() => {
+  delete process.env.CUSTOS_TEST_PASS;
+});
+
+const pass = ['--passphrase-env', 'CUSTOS_TEST_PASS'];
+
+describe('custos CLI: approval, principal, propose, vote, bundle', () => {
+  it('bootstraps bundle 1 from genesis keys, verifies it offline, and refuses another genesis', async () => {
+    const admin = (id: string) => ({
+      id,
+      kind: 'user',
+      roles: ['admin'],
+      groups: [],
+      status: 'active',
+      credentials: [
+        {
+          id: `${id}-cli`,
+          type: 'ed25519',
+          publicKey: keys[id],
+          status: 'active',
+          addedAt: '2026-03-01T00:00:00Z',
+        },
+      ],
+    });
+    writeFileSync(
+      p('config1.json'),
+      JSON.stringify({
+        policy: { version: 1 },
+        principals: [admin('alice'), admin('bob')],
+        addressBook: [],
+        wallets: [],
+        screening: [],
+        checkpointKeys: [],
+        admin: { quorum: 2, delayFloorMs: 86_400_000 },
+      }),
+    );
+    writeFileSync(p('genesis.json'), JSON.stringify({ adminKeys: [keys.alice, keys.bob], quorum: 2 }));
+    const g = (who: string) => ['--key', p(`${who}.key`), '--principal', `genesis:${keys[who]}`, ...pass];
+    const prop = await run([
+      'propose',
+      '--config',
+      p('config1.json'),
+      '--genesis',
+      p('genesis.json'),
+      '--delay',
+      '0',
+      '--out',
+      p('p1.json'),
+      ...g('alice'),
+    ]);
+    expect(prop.code).toBe(0);
+    const { digest } = JSON.parse(prop.out);
+    const vote = await run(['vote', p('p1.json'), ...g('bob')]);
+    expect(vote.code).toBe(0);
+    expect(JSON.parse(vote.out)).toMatchObject({ proposal: digest, vote: 'approve' });
+    writeFileSync(p('v1.json'), vote.out);
+    expect(
+      (await run(['bundle', 'assemble', p('p1.json'), '--vote', p('v1.json'), '--out', p('b1.json')])).code,
+    ).toBe(0);
+    const ok = await run(['bundle', 'verify', p('b1.json'), '--genesis', p('genesis.json'), '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toMatchObject({ ok: true, version: 1 });
+    const other = await run([
+      'bundle',
+      'verify',
+      p('b1.json'),
+      '--genesis',
+      keys.dan!,
+      '--quorum',
+      '1',
+      '--json',
+    ]);
+    expect(other.code).toBe(1);
+    expect(JSON.parse(other.out)).toMatchObject({ ok: false, code: 'NOT_ADMIN' });
+    // Edited after signing: refused.
+    const b1 = JSON.parse(readFileSync(p('b1.json'), 'utf8'));
+    b1.config.admin.quorum = 1;
+    writeFileSync(p('b1-forged.json'), JSON.stringify(b1));
+    const forged = await run([
+      'bundle',
+      'verify',
+      p('b1-forged.json'),
+      '--genesis',
+      p('genesis.json'),
+      '--json',
+    ]);
+    expect(JSON.parse(forged.out)).toMatchObject({ ok: false, code: 'BUNDLE_TAMPERED' });
+    const show = await run(['bundle', 'show', p('b1.json'), '--json']);
+    expect(JSON.parse(show.out)).toMatchObject({
+      version: 1,
+      admin: { quorum: 2 },
+      principals: [{ id: 'alice' }, { id: 'bob' }],
+    });
+    // A proposal below the floor is refused by the CLI itself.
+    const low = await run([
+      'propose',
+      '--config',
+      p('config1.json'),
+      '--current',
+      p('b1.json'),
+      '--delay',
+      '1h',
+      ...g('alice'),
+    ]);
+    expect(low.code).toBe(2);
+    expect(JSON.parse(low.out)).toMatchObject({ code: 'DELAY_BELOW_FLOOR' });
+  });
+
+  it('adds an approver to a draft, who then signs an approval the verifier accepts', async () => {
+    const add = await run([
+      'principal',
+      'add',
+      '--config',
+      p('b1.json'),
+      '--out',
+      p('config2.json'),
+      '--id',
+      'dan',
+      '--role',
+      'approver',
+      '--group',
+      'ops',
+      '--ed25519',
+      keys.dan!,
+      '--credential-id',
+      'dan-cli',
+      '--at',
+      '2026-03-01T00:00:00Z',
+    ]);
+    expect(add.code).toBe(0);
+    const rot = await run([
+      'principal',
+      'revoke',
+      '--config',
+      p('config2.json'),
+      '--out',
+      p('config3.json'),
+      '--id',
+      'dan',
+      '--credential',
+      'dan-cli',
+    ]);
+    expect(rot.code).toBe(0);
+    const intent = makeIntent();
+    writeFileSync(p('intent.json'), JSON.stringify(intent));
+    const dg = await run(['approval', 'digest', p('intent.json'), '--decision', 'reject', '--json']);
+    expect(JSON.parse(dg.out)).toMatchObject({
+      approvalDigest: bytesToHex(approvalDigest(intentDigest(intent), 'reject')),
+    });
+    const ap = await run(['approve', p('intent.json'), '--key', p('dan.key'), '--principal', 'dan', ...pass]);
+    expect(ap.code).toBe(0);
+    const approval = JSON.parse(ap.out);
+    const cfg2 = JSON.parse(readFileSync(p('config2.json'), 'utf8'));
+    const req = { quorum: 1, from: ['ops'], distinct: true, excludeRequester: true };
+    expect(
+      verifyApprovals(intent, [approval], new PrincipalSet(cfg2.principals), req, '2026-03-01T11:00:00Z'),
+    ).toEqual({
+      ok: true,
+      approvers: ['dan'],
+    });
+    const cfg3 = JSON.parse(readFileSync(p('config3.json'), 'utf8'));
+    expect(
+      verifyApprovals(intent, [approval], new PrincipalSet(cfg3.principals), req, '2026-03-01T11:00:00Z'),
+    ).toMatchObject({
+      code: 'REVOKED_CREDENTIAL',
+    });
+    // A wrong passphrase signs nothing.
+    process.env.CUSTOS_WRONG = 'not the passphrase';
+    const bad = await run([
+      'approve',
+      p('intent.json'),
+      '--key',
+      p('dan.key'),
+      '--principal',
+      'dan',
+      '--passphrase-env',
+      'CUSTOS_WRONG',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.out)).toMatchObject({ code: 'KEYSTORE_DECRYPT_FAILED' });
+  });
+});
