@@ -1,7 +1,8 @@
-import type { TxPayload } from '../core/auth/cosigner-api.ts';
+import type { SignatureResult, TxPayload } from '../core/auth/cosigner-api.ts';
 import type { Result } from '../core/errors/base.ts';
 import type { Intent } from '../core/intent/index.ts';
 import type { ApprovalRequirement, LedgerEntry } from '../core/policy/types.ts';
+import type { Secp256k1Signer } from '../keys/backend.ts';
 
 /**
  * The verification steps the co-signer runs, behind small interfaces so the pipeline (pipeline.ts)
@@ -41,6 +42,11 @@ export interface VerifiedTx {
   spendKeys: string[];
   /** 32-byte digests this co-signer must sign, with the BIP 32 path of its key for each. */
   toSign: { digest: Uint8Array; path?: string; input?: number }[];
+  /**
+   * Chain-specific signing (PSBT: the Bitcoin module signs each input at its derivation path).
+   * Called inside the ledger transaction, like the generic digest signing.
+   */
+  sign?(signer: Secp256k1Signer): Promise<SignatureResult>;
 }
 
 export interface ChainContext {

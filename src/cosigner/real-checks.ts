@@ -1,6 +1,7 @@
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { AddressBookIndex } from '../core/addressbook/index.ts';
 import { type IntentSignature, verifyApprovals, verifyRequesterSignature } from '../core/approval/index.ts';
+import { type BitcoinWallet, parseBitcoinWallet } from '../core/chains/bitcoin/wallet.ts';
 import {
   type AssetRegistry,
   decodeUnsignedEip1559,
@@ -18,20 +19,21 @@ import type { Intent } from '../core/intent/index.ts';
 import { evaluate } from '../core/policy/evaluate.ts';
 import { loadPolicy, type Policy } from '../core/policy/load.ts';
 import type { ScreeningStatus } from '../core/policy/types.ts';
+import { type BitcoinOptions, verifyBitcoinTx } from './bitcoin-check.ts';
 import type { CosignerChecks, TrustState, VerifiedTx } from './checks.ts';
 import type { EvmChainReader } from './evm-rpc.ts';
 
 /**
  * The real verification steps, wired to the other areas' pure functions. What is not available
  * yet fails closed with a typed code (never "passes"):
- *   - Bitcoin PSBT verification → CHAIN_NOT_SUPPORTED (until src/core/chains/bitcoin exports verifyPsbt)
  *   - screening lists on the co-signer → 'unavailable' when the bundle names lists (the policy decides)
+ *   - an EVM chain without an RPC endpoint in the config → CHAIN_NOT_CONFIGURED
  */
 export interface PreparedTrust {
   principals: PrincipalSet;
   policy: Policy;
   addressBook: AddressBookIndex;
-  wallets: Map<string, { type: string; chain: string; evm?: EvmWallet }>;
+  wallets: Map<string, { type: string; chain: string; evm?: EvmWallet; bitcoin?: BitcoinWallet }>;
   assets: AssetRegistry;
   screeningListsNamed: boolean;
 }
@@ -45,12 +47,15 @@ export function prepareTrust(
   // The bundle carries the policy as its normalised JSON document; JSON is YAML, so the policy
   // module's own loader validates it exactly as it validates a policy file.
   const policy = loadPolicy(JSON.stringify(config.policy), 'trust-bundle:policy');
-  const wallets = new Map<string, { type: string; chain: string; evm?: EvmWallet }>();
+  const wallets: PreparedTrust['wallets'] = new Map();
   for (const w of config.wallets) {
     wallets.set(w.id, {
       type: w.type,
       chain: w.chain,
       ...(w.type === 'safe' || w.type === 'evm-hot' ? { evm: parseEvmWallet(w) } : {}),
+      ...(w.type === 'bitcoin-descriptor'
+        ? { bitcoin: parseBitcoinWallet(w.config, `wallets.${w.id}.config`) }
+        : {}),
     });
   }
   const assetMap = policy.compiled.assets;
@@ -83,6 +88,8 @@ export interface RealChecksOptions {
   evmSignerAddress?: Hex;
   /** BIP 32 path of the key for EVM signing, when the key is an HD root. */
   evmKeyPath?: string;
+  /** Bitcoin: the co-signer's own UTXO view / fee ceiling (optional, see bitcoin-check.ts). */
+  bitcoin?: BitcoinOptions;
   /** Screening status source; default: 'unavailable' if the bundle names lists, else 'clear'. */
   screening?: (intent: Intent, trust: PreparedTrust) => ScreeningStatus;
 }
@@ -134,8 +141,11 @@ export function realChecks(o: RealChecksOptions): CosignerChecks {
       const t = prepared(trust);
       const wallet = t.wallets.get(intent.wallet);
       if (!wallet) return fail('WALLET_UNKNOWN', 'intent names a wallet not in the trust bundle');
-      if (tx.kind === 'psbt')
-        return fail('CHAIN_NOT_SUPPORTED', 'Bitcoin PSBT verification is not wired in this co-signer yet');
+      if (tx.kind === 'psbt') {
+        if (!wallet.bitcoin)
+          return fail('WALLET_TYPE_MISMATCH', 'a PSBT for a wallet that is not a Bitcoin descriptor wallet');
+        return verifyBitcoinTx(intent, tx.psbt, wallet.bitcoin, o.bitcoin ?? {});
+      }
       if (!o.evm || !o.evmSignerAddress)
         return fail('CHAIN_NOT_CONFIGURED', 'this co-signer has no EVM RPC endpoint or EVM key configured');
       if (!wallet.evm || wallet.evm.type !== tx.kind)

@@ -23,6 +23,7 @@ export async function signVerified(
   v: VerifiedTx,
   tx: TxPayload,
 ): Promise<SignatureResult> {
+  if (v.sign) return v.sign(signer);
   const sigs: { sig: EcdsaSignature; pub: Uint8Array; input?: number }[] = [];
   for (const item of v.toSign) {
     const sig = await signer.signDigest(item.digest, item.path);

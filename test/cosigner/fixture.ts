@@ -77,18 +77,22 @@ export const policyDocFor = (chain = 'eip155:1') => ({
 });
 export const policyDoc = policyDocFor();
 
+export function principals() {
+  return [
+    ...admins.map((a) => a.principal()),
+    principal('svc-backoffice', ['requester'], [], [requester.credential()]),
+    principal('alice', ['approver'], ['treasury'], [approvers.alice.credential()]),
+    principal('bob', ['approver'], ['treasury'], [approvers.bob.credential()]),
+    principal('carol', ['approver'], ['treasury'], [approvers.carol.credential()]),
+  ];
+}
+
 export function bundleFor(walletAddress: string, chain = 'eip155:1'): TrustBundle {
   return firstBundle(
     admins,
     config(admins, {
       policy: policyDocFor(chain),
-      principals: [
-        ...admins.map((a) => a.principal()),
-        principal('svc-backoffice', ['requester'], [], [requester.credential()]),
-        principal('alice', ['approver'], ['treasury'], [approvers.alice.credential()]),
-        principal('bob', ['approver'], ['treasury'], [approvers.bob.credential()]),
-        principal('carol', ['approver'], ['treasury'], [approvers.carol.credential()]),
-      ],
+      principals: principals(),
       addressBook: [
         {
           chain,
@@ -184,12 +188,15 @@ export interface Harness {
   sendText(body: string): Promise<{ status: number; json: Record<string, unknown> }>;
 }
 
-export async function harness(db: Db, opts: { nonce?: bigint } = {}): Promise<Harness> {
-  const signer = memorySigner('cosigner-a', COSIGNER_SECRET);
+export async function harness(
+  db: Db,
+  opts: { nonce?: bigint; signer?: Secp256k1Signer; bundle?: (address: string) => TrustBundle } = {},
+): Promise<Harness> {
+  const signer = opts.signer ?? memorySigner('cosigner-a', COSIGNER_SECRET);
   const address = await signerAddress(signer);
   const clock = { now: NOW };
   const trust = trustStore(db, genesis, governanceBundleVerifier(), () => clock.now);
-  const accepted = await trust.accept([bundleFor(address)]);
+  const accepted = await trust.accept([(opts.bundle ?? bundleFor)(address)]);
   if (!accepted.ok) throw new Error(`bundle refused: ${accepted.code} ${accepted.message}`);
   const pub = ed25519PublicKey(ed25519RawPublicKey(coordinatorKey));
   const deps: PipelineDeps = {

@@ -170,12 +170,12 @@ describe.each(backends)('co-signer pipeline on $name', (backend) => {
     expect(r.json).toMatchObject({ ok: false, code: 'NO_TRUST_BUNDLE' });
   });
 
-  it('refuses an expired intent, a stale request and a PSBT (Bitcoin not wired yet: fails closed)', async () => {
+  it('refuses an expired intent, a stale request and a PSBT for an EVM wallet', async () => {
     const h = await open();
     const psbt = await h.send(
       signRequestFor(intent(), { tx: { kind: 'psbt', psbt: 'cHNidP8BAAoCAAAAAAAAAAAAAA==' } }),
     );
-    expect(psbt.json).toMatchObject({ ok: false, step: 'chain' });
+    expect(psbt.json).toMatchObject({ ok: false, step: 'chain', code: 'WALLET_TYPE_MISMATCH' });
     h.clock.now = Date.parse(intent().expiresAt) + 1;
     const expired = await h.send(signRequestFor(intent()));
     expect(expired.json).toMatchObject({ ok: false, step: 'requester', code: 'INTENT_EXPIRED' });
