@@ -189,3 +189,30 @@ describe('HTTP provider fails closed', () => {
     expect(await combineProviders([lists, up]).check(ETH, BYBIT_VICTIM)).toBe('clear');
   });
 });
+
+describe('screening in the default policy', () => {
+  it('a listed address that made it into the address book is still blocked', async () => {
+    const { loadPolicy } = await import('../../src/core/policy/load.ts');
+    const { evaluate } = await import('../../src/core/policy/evaluate.ts');
+    const { ctx, entry, intent } = await import('./fixtures.ts');
+    const p = loadPolicy(
+      readFileSync(new URL('../../examples/policies/default.yaml', import.meta.url), 'utf8'),
+      'default.yaml',
+    );
+    const lists = new FileListProvider({ files: [{ path: FBI, name: 'fbi/psa250226' }] });
+    await lists.reload();
+    const r = await lists.lookup(ETH, FBI_LISTED);
+    const d = evaluate(
+      p,
+      intent({ destination: FBI_LISTED }),
+      ctx({ screening: r.status, screeningLists: r.lists, addressBook: [entry({ address: FBI_LISTED })] }),
+    );
+    expect(d).toMatchObject({ decision: 'block', rule: 'block-screening-hit' });
+    expect(d.findings).toContainEqual(
+      expect.objectContaining({
+        code: 'SCREENING_HIT',
+        details: expect.objectContaining({ lists: ['fbi/psa250226'] }),
+      }),
+    );
+  });
+});
