@@ -4,7 +4,8 @@ import { Psbt } from 'bitcoinjs-lib';
 import { describe, expect, it } from 'vitest';
 import { BitcoinInputError } from '../../src/core/chains/bitcoin/errors.ts';
 import { decodePsbt, psbtFromBase64 } from '../../src/core/chains/bitcoin/psbt/decode.ts';
-import { VECTORS } from './fixtures.ts';
+import { verifyPsbt } from '../../src/core/chains/bitcoin/verify.ts';
+import { intent, VECTORS, wallet } from './fixtures.ts';
 
 /**
  * Official PSBT vectors: every invalid one is refused with a typed PSBT_* code, every valid one
@@ -89,6 +90,30 @@ describe('BIP 174 / 370 / 371 vectors', () => {
   it('BIP 370 v2 PSBTs decode as version 2', () => {
     for (const it of sections(370, /following are valid PSBTs/))
       expect(decodePsbt(hex.decode(it.hex)).version).toBe(2);
+  });
+});
+
+describe('the co-signer path refuses every invalid vector too', () => {
+  it('verifyPsbt never accepts an invalid PSBT and never throws on one', () => {
+    const w = wallet('wsh');
+    const all = [
+      ...[174, 370, 371].flatMap((n) =>
+        sections(n, /following are invalid PSBTs/).map((i) => hex.decode(i.hex)),
+      ),
+      ...core.invalid.map((p) => {
+        try {
+          return psbtFromBase64(p);
+        } catch {
+          return new Uint8Array([1]);
+        }
+      }),
+      ...core.invalid_with_msg.map(([p]) => psbtFromBase64(p)),
+    ];
+    for (const bytes of all) {
+      const r = verifyPsbt(intent(), bytes, w, () => undefined, { feeRateCeilingSatVb: 10 });
+      expect(r.ok).toBe(false);
+    }
+    expect(all.length).toBeGreaterThan(100);
   });
 });
 

@@ -3,6 +3,8 @@ import { hex } from '@scure/base';
 import { p2tr, Transaction } from '@scure/btc-signer';
 import { Transaction as BjsTransaction } from 'bitcoinjs-lib';
 import { describe, expect, it } from 'vitest';
+import { parseRawTx } from '../../src/core/chains/bitcoin/tx/raw.ts';
+import { bip143Sighash } from '../../src/core/chains/bitcoin/tx/sighash.ts';
 import { VECTORS } from './fixtures.ts';
 
 /**
@@ -33,6 +35,7 @@ function parsePreimage(p: Uint8Array) {
 }
 
 describe('BIP 143 examples', () => {
+  // parseRawTx computes the txid too; check it against bitcoinjs-lib on the way.
   const ex = JSON.parse(readFileSync(`${VECTORS}bips/bip143_examples.json`, 'utf8')).examples as {
     name: string;
     cases: Bip143Case[];
@@ -44,6 +47,7 @@ describe('BIP 143 examples', () => {
         const raw = hex.decode(c.unsigned_tx);
         const tx = Transaction.fromRaw(raw, RAW_OPTS);
         const bjs = BjsTransaction.fromBuffer(raw);
+        expect(parseRawTx(raw).txid).toBe(bjs.getId());
         for (const s of c.sighashes) {
           const pre = parsePreimage(hex.decode(s.preimage));
           const idx = bjs.ins.findIndex(

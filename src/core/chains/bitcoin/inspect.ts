@@ -1,10 +1,10 @@
 import { hex } from '@scure/base';
-import type { Transaction } from '@scure/btc-signer';
 import { scriptToAddress } from './address.ts';
 import { type Branch, type DerivedOutput, deriveOutput, locateDerivation } from './descriptor/derive.ts';
 import { BitcoinInputError } from './errors.ts';
-import { decodePsbt } from './psbt/decode.ts';
+import { type KeyOrigin, type PsbtView, readPsbt } from './psbt/fields.ts';
 import { estimateVsize } from './psbt/vsize.ts';
+import { skeletonTxid } from './tx/raw.ts';
 import type { BitcoinWallet } from './wallet.ts';
 
 /** The spent output as the co-signer itself knows it (its node or UTXO table), or undefined. */
@@ -55,7 +55,8 @@ export interface Inspection {
   vsize: number;
   feeRate?: number;
   findings: Finding[];
-  tx: Transaction;
+  /** The decoded PSBT (what the signer computes sighashes over). */
+  view: PsbtView;
 }
 
 const SIGHASH_ALL = 0x01;
@@ -70,15 +71,11 @@ function eq(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
 /** First derivation claim (legacy or taproot field) that maps into the wallet. */
 function claimedPath(
   w: BitcoinWallet,
-  bip32: readonly (readonly [Uint8Array, { fingerprint: number; path: number[] }])[] | undefined,
-  tap: readonly (readonly [Uint8Array, { der: { fingerprint: number; path: number[] } }])[] | undefined,
+  bip32: KeyOrigin[],
+  tap: KeyOrigin[],
 ): { branch: Branch; index: number } | undefined {
-  for (const [, d] of bip32 ?? []) {
+  for (const d of [...bip32, ...tap]) {
     const hit = locateDerivation(w, d.fingerprint, d.path);
-    if (hit) return hit;
-  }
-  for (const [, d] of tap ?? []) {
-    const hit = locateDerivation(w, d.der.fingerprint, d.der.path);
     if (hit) return hit;
   }
   return undefined;
@@ -90,19 +87,19 @@ function claimedPath(
  * intent-independent finding. Pure; the intent checks are in `verifyPsbt`.
  */
 export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoView): Inspection {
-  const { tx, version } = decodePsbt(psbt);
+  const view = readPsbt(psbt);
   const findings: Finding[] = [];
   const inputs: InspectedInput[] = [];
   const seen = new Set<string>();
-  for (let i = 0; i < tx.inputsLength; i++) {
-    const inp = tx.getInput(i);
-    const txid = hex.encode(inp.txid!);
-    const vout = inp.index!;
+  for (let i = 0; i < view.inputs.length; i++) {
+    const inp = view.inputs[i]!;
+    const txid = inp.txid;
+    const vout = inp.vout;
     const key = `${txid}:${vout}`;
     // Consensus: a transaction spending the same outpoint twice is invalid.
     if (seen.has(key)) throw new BitcoinInputError('PSBT_DUPLICATE_INPUT', 'input spends an outpoint twice');
     seen.add(key);
-    const sequence = inp.sequence ?? 0xffffffff;
+    const sequence = inp.sequence;
     const rec: InspectedInput = {
       index: i,
       txid,
@@ -119,11 +116,22 @@ export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoV
     let proven: { value: bigint; script: Uint8Array } | undefined;
     const prevTx = inp.nonWitnessUtxo;
     if (prevTx) {
+      // BIP 174: the previous transaction must hash to the outpoint's txid and have the output.
+      if (prevTx.txid !== txid)
+        throw new BitcoinInputError(
+          'PSBT_PREVOUT_MISMATCH',
+          'non_witness_utxo does not hash to the input txid',
+          {
+            details: { input: i },
+          },
+        );
       const o = prevTx.outputs[vout];
-      if (o) {
-        proven = { value: o.amount, script: o.script };
-        rec.proof = 'non_witness_utxo';
-      }
+      if (!o)
+        throw new BitcoinInputError('PSBT_PREVOUT_MISMATCH', 'non_witness_utxo has no such output', {
+          details: { input: i, vout },
+        });
+      proven = { value: o.amount, script: o.script };
+      rec.proof = 'non_witness_utxo';
     }
     const viewed = utxoView?.({ txid, vout });
     if (viewed) {
@@ -161,11 +169,16 @@ export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoV
     rec.value = proven?.value;
 
     // Ownership: the claimed path is only a hint; the script is re-derived from our descriptor.
-    const claim = claimedPath(w, inp.bip32Derivation, inp.tapBip32Derivation);
+    const claim = claimedPath(w, inp.bip32, inp.tapBip32);
     const spent = proven?.script ?? inp.witnessUtxo?.script;
     if (claim) {
       const derived = deriveOutput(w, claim.branch, claim.index);
-      if (spent && eq(derived.script, spent)) rec.ours = { ...claim, derived };
+      // Scripts the PSBT carries must be the ones we derive: a signer never signs a script it did
+      // not derive itself (the finalizer would otherwise assemble a different witness).
+      const scriptsAgree =
+        (inp.redeemScript === undefined || eq(inp.redeemScript, derived.redeemScript)) &&
+        (inp.witnessScript === undefined || eq(inp.witnessScript, derived.witnessScript));
+      if (spent && eq(derived.script, spent) && scriptsAgree) rec.ours = { ...claim, derived };
     }
     if (!rec.ours)
       findings.push({
@@ -183,7 +196,7 @@ export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoV
         message: `sighash type ${inp.sighashType} requested`,
         input: i,
       });
-    for (const [, sig] of inp.partialSig ?? [])
+    for (const { signature: sig } of inp.partialSigs)
       if (sig[sig.length - 1] !== SIGHASH_ALL)
         findings.push({
           code: 'SIGHASH_NOT_ALL',
@@ -205,17 +218,17 @@ export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoV
   }
 
   const outputs: InspectedOutput[] = [];
-  for (let i = 0; i < tx.outputsLength; i++) {
-    const o = tx.getOutput(i);
-    const script = o.script!;
+  for (let i = 0; i < view.outputs.length; i++) {
+    const o = view.outputs[i]!;
+    const script = o.script;
     const rec: InspectedOutput = {
       index: i,
-      value: o.amount!,
+      value: o.amount,
       script: hex.encode(script),
       address: scriptToAddress(script, w.network),
       role: 'unknown',
     };
-    const claim = claimedPath(w, o.bip32Derivation, o.tapBip32Derivation);
+    const claim = claimedPath(w, o.bip32, o.tapBip32);
     if (claim) {
       const derived = deriveOutput(w, claim.branch, claim.index);
       if (claim.branch === 'change' && eq(derived.script, script)) {
@@ -246,19 +259,19 @@ export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoV
     w.kind,
     w.threshold,
     w.keys.length,
-    tx.inputsLength,
+    view.inputs.length,
     outputs.map((o) => o.script.length / 2),
   );
   return {
-    version,
-    txid: tx.id,
-    locktime: tx.lockTime,
+    version: view.version,
+    txid: skeletonTxid({ ...view, version: view.txVersion }),
+    locktime: view.locktime,
     inputs,
     outputs,
     fee,
     vsize,
     feeRate: fee === undefined ? undefined : Number(fee) / vsize,
     findings,
-    tx,
+    view,
   };
 }

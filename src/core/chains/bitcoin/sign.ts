@@ -4,6 +4,8 @@ import type { Secp256k1Signer } from '../../../keys/backend.ts';
 import { CustosError } from '../../errors/base.ts';
 import { HARDENED } from './descriptor/parse.ts';
 import { inspectPsbt, type UtxoView } from './inspect.ts';
+import { serializePsbtKeyMaps } from './psbt/keymap.ts';
+import { bip143Sighash } from './tx/sighash.ts';
 import { isParsed } from './verify.ts';
 import { type BitcoinWallet, type BitcoinWalletConfig, parseBitcoinWallet } from './wallet.ts';
 
@@ -77,10 +79,12 @@ export async function signPsbtInputs(
   if (w.kind === 'tr')
     throw new CustosError('SIGNER_UNSUPPORTED', 'taproot key-path signing needs a Schnorr-capable backend');
   const ins = inspectPsbt(psbt, w, utxoView);
-  const tx = ins.tx;
+  const view = ins.view;
+  const sighashTx = { ...view, version: view.txVersion };
   const signatures: PartialSignature[] = [];
+  const inputMaps = view.maps.inputs.map((m) => [...m]);
   for (const input of ins.inputs) {
-    if (!input.ours) continue;
+    if (!input.ours || view.inputs[input.index]!.finalized) continue;
     if (input.value === undefined)
       throw new CustosError('INPUT_AMOUNT_UNPROVEN', 'refusing to sign an input with an unproven amount', {
         details: { input: input.index },
@@ -93,7 +97,7 @@ export async function signPsbtInputs(
       w.kind === 'wpkh'
         ? new Uint8Array([0x76, 0xa9, 0x14, ...hash160(key.pubkey), 0x88, 0xac])
         : d.witnessScript!;
-    const digest = tx.preimageWitnessV0(input.index, scriptCode, SIGHASH_ALL, input.value);
+    const digest = bip143Sighash(sighashTx, input.index, scriptCode, input.value, SIGHASH_ALL);
     const path = pathString(key.path);
     const sig = await signer.signDigest(digest, path);
     // Stated, not assumed: the backend promises low-S; a high-S signature is non-standard (BIP 146).
@@ -102,8 +106,18 @@ export async function signPsbtInputs(
     const signature = new Uint8Array(der.length + 1);
     signature.set(der);
     signature[der.length] = SIGHASH_ALL;
-    tx.updateInput(input.index, { partialSig: [[key.pubkey, signature]] }, true);
+    // PSBT_IN_PARTIAL_SIG: key 0x02 || pubkey, value DER || sighash byte. Replace our own earlier
+    // signature for this key, if any (a duplicate key would make the PSBT invalid).
+    const key02 = new Uint8Array([0x02, ...key.pubkey]);
+    const m = inputMaps[input.index]!.filter((kv) => !(kv.type === 0x02 && equal(kv.key, key02)));
+    m.push({ type: 0x02, key: key02, value: signature });
+    inputMaps[input.index] = m;
     signatures.push({ input: input.index, pubkey: key.pubkey, signature, path });
   }
-  return { psbt: tx.toPSBT(ins.version), signatures };
+  const out = serializePsbtKeyMaps({
+    global: view.maps.global,
+    inputs: inputMaps,
+    outputs: view.maps.outputs,
+  });
+  return { psbt: out, signatures };
 }

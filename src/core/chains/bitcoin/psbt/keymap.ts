@@ -260,3 +260,36 @@ function countOf(v: Uint8Array, what: string): number {
   if (r.left !== 0) fail('PSBT_FIELD_INVALID', `${what} has trailing bytes`);
   return n;
 }
+
+function compactBytes(n: number): number[] {
+  if (n < 0xfd) return [n];
+  if (n <= 0xffff) return [0xfd, n & 0xff, n >> 8];
+  return [0xfe, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24];
+}
+
+/** Serializes key maps back to PSBT bytes (the inverse of {@link parsePsbtKeyMaps}). */
+export function serializePsbtKeyMaps(maps: Pick<PsbtKeyMaps, 'global' | 'inputs' | 'outputs'>): Uint8Array {
+  let size = 5;
+  const all = [maps.global, ...maps.inputs, ...maps.outputs];
+  for (const m of all) {
+    size += 1;
+    for (const kv of m) size += 10 + kv.key.length + kv.value.length;
+  }
+  const out = new Uint8Array(size);
+  out.set(MAGIC);
+  let p = 5;
+  const put = (xs: number[] | Uint8Array) => {
+    out.set(xs, p);
+    p += xs.length;
+  };
+  for (const m of all) {
+    for (const kv of m) {
+      put(compactBytes(kv.key.length));
+      put(kv.key);
+      put(compactBytes(kv.value.length));
+      put(kv.value);
+    }
+    put([0]);
+  }
+  return out.slice(0, p);
+}
