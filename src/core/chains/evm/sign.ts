@@ -8,11 +8,20 @@ import { decodeUnsignedEip1559 } from './tx-decode.ts';
 import { type SafeTypedData, safeTypedDataDigest } from './typed-data.ts';
 import type { Address, Hex } from './types.ts';
 
+/** Per-signer cache: a public key never changes for a (signer, path), and deriving it costs a scalar multiplication. */
+const addressCache = new WeakMap<Secp256k1Signer, Map<string, Address>>();
+
 /** Ethereum address of a signer's key (keccak of the uncompressed public key, last 20 bytes). */
 export async function signerAddress(signer: Secp256k1Signer, path?: string): Promise<Address> {
+  let m = addressCache.get(signer);
+  const cached = m?.get(path ?? '');
+  if (cached) return cached;
   const compressed = await signer.publicKey(path);
   const uncompressed = secp256k1.Point.fromBytes(compressed).toBytes(false);
-  return publicKeyToAddress(`0x${bytesToHex(uncompressed)}`);
+  const address = publicKeyToAddress(`0x${bytesToHex(uncompressed)}`);
+  if (!m) addressCache.set(signer, (m = new Map()));
+  m.set(path ?? '', address);
+  return address;
 }
 
 const word = (n: bigint) => n.toString(16).padStart(64, '0');

@@ -60,7 +60,7 @@ export function safeTypedData(
     // EIP-712 JSON carries chainId as a JSON number; refuse rather than round it.
     throw new InvalidInputError('INVALID_SAFE_TX', 'chainId', 'chain id missing or above 2^53-1');
   }
-  return {
+  const td: SafeTypedData = {
     domain: withChain ? { chainId: Number(chainId), verifyingContract: safe } : { verifyingContract: safe },
     types: { SafeTx: types },
     primaryType: 'SafeTx',
@@ -78,10 +78,38 @@ export function safeTypedData(
     },
     safeVersion: version.text,
   };
+  return deepFreeze(td);
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(o);
+}
+
+/**
+ * Digests of typed data objects built (and frozen) by this module. Frozen objects cannot be
+ * edited after the verifier computed their digest, so signing can reuse it instead of hashing
+ * again; any other object is hashed from its fields.
+ */
+const digests = new WeakMap<SafeTypedData, Uint8Array>();
+
+/** Typed data plus its digest, computed once (used by the verifier on its hot path). */
+export function safeTypedDataWithDigest(
+  version: SafeVersion,
+  chainId: bigint | undefined,
+  safe: Address,
+  tx: SafeTxFields,
+  digest: Uint8Array,
+): SafeTypedData {
+  const td = safeTypedData(version, chainId, safe, tx);
+  digests.set(td, digest.slice());
+  return td;
 }
 
 /** Recomputes the EIP-712 digest of typed data built by {@link safeTypedData}. */
 export function safeTypedDataDigest(td: SafeTypedData): Uint8Array {
+  const known = Object.isFrozen(td) ? digests.get(td) : undefined;
+  if (known) return known.slice();
   const version = parseSafeVersion(td.safeVersion);
   const m = td.message;
   const tx: SafeTxFields = {

@@ -1,10 +1,14 @@
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { fail, ok, type Result } from '../../errors/base.ts';
 import type { Intent } from '../../intent/schema.ts';
 import { type AssetId, parseAssetId, parseChainId } from '../caip.ts';
 import { type DecodedCall, decodeCall } from './decode-call.ts';
 import { type EvmVerifyCode, type Finding, sortFindings } from './findings.ts';
-import { computeSafeTxHashes, parseSafeVersion, type SafeTxHashes } from './safe-hash.ts';
-import { type SafeTypedData, safeTypedData } from './typed-data.ts';
+import { parseSafeVersion, type SafeTxHashes, safeTxHashBytes } from './safe-hash.ts';
+import { type SafeTypedData, safeTypedDataWithDigest } from './typed-data.ts';
+
+const toHex = (b: Uint8Array): Hex => `0x${bytesToHex(b)}`;
+
 import { type Address, type Hex, type SafeTxFields, sameAddress, ZERO_ADDRESS } from './types.ts';
 import type { AssetRegistry, SafeChainState, SafeWallet } from './wallet-config.ts';
 
@@ -215,10 +219,16 @@ export function verifySafeTransaction(
   }
   const version = parseSafeVersion(wallet.config.version);
   const chainId = chainState.chainId;
-  const hashes = computeSafeTxHashes(version, chainId, wallet.config.address, tx);
+  const raw = safeTxHashBytes(version, chainId, wallet.config.address, tx);
+  const hashes: SafeTxHashes = {
+    domainHash: toHex(raw.domain),
+    messageHash: toHex(raw.message),
+    safeTxHash: toHex(raw.digest),
+    encodedMessage: toHex(raw.encoded),
+  };
   return ok({
     safeTxHash: hashes.safeTxHash,
-    typedData: safeTypedData(version, chainId, wallet.config.address, tx),
+    typedData: safeTypedDataWithDigest(version, chainId, wallet.config.address, tx, raw.digest),
     hashes,
     call: inspected.call,
   });
