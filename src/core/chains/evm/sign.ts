@@ -19,7 +19,10 @@ export async function signerAddress(signer: Secp256k1Signer, path?: string): Pro
   const compressed = await signer.publicKey(path);
   const uncompressed = secp256k1.Point.fromBytes(compressed).toBytes(false);
   const address = publicKeyToAddress(`0x${bytesToHex(uncompressed)}`);
-  if (!m) addressCache.set(signer, (m = new Map()));
+  if (!m) {
+    m = new Map();
+    addressCache.set(signer, m);
+  }
   m.set(path ?? '', address);
   return address;
 }
