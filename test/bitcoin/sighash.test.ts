@@ -58,6 +58,10 @@ describe('BIP 143 examples', () => {
           expect(hex.encode(tx.preimageWitnessV0(idx, pre.scriptCode, pre.hashType, pre.amount))).toBe(
             s.sigHash,
           );
+          // Custos's own cached BIP 143 implementation (what co-signers sign).
+          expect(
+            hex.encode(bip143Sighash(parseRawTx(raw), idx, pre.scriptCode, pre.amount, pre.hashType)),
+          ).toBe(s.sigHash);
           expect(hex.encode(bjs.hashForWitnessV0(idx, pre.scriptCode, pre.amount, pre.hashType))).toBe(
             s.sigHash,
           );

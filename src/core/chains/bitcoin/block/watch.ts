@@ -155,13 +155,13 @@ export function scanBlock(blk: ParsedBlock, index: WatchIndex): BlockScan {
   const created: BlockScan['created'] = [];
   const b = blk.bytes;
   for (let t = 0; t < blk.txCount; t++) {
-    let spent: OutflowTx['spent'] | undefined;
+    const spent: OutflowTx['spent'] = [];
     const i0 = blk.txFirstInput[t]!;
     const i1 = blk.txFirstInput[t + 1]!;
     for (let i = i0; i < i1; i++) {
       const u = index.utxoAt(b, blk.inPrevout[i]!);
       if (u) {
-        (spent ??= []).push({
+        spent.push({
           input: i - i0,
           txid: u.txid,
           vout: u.vout,
@@ -173,7 +173,7 @@ export function scanBlock(blk: ParsedBlock, index: WatchIndex): BlockScan {
       }
       const ws = multisigWitnessScript(blk, i);
       const wallet = ws && index.witnessWallet(ws);
-      if (wallet) (spent ??= []).push({ input: i - i0, ...inputOutpoint(blk, i), wallet, via: 'witness' });
+      if (wallet) spent.push({ input: i - i0, ...inputOutpoint(blk, i), wallet, via: 'witness' });
     }
     const o0 = blk.txFirstOutput[t]!;
     const o1 = blk.txFirstOutput[t + 1]!;
@@ -186,7 +186,7 @@ export function scanBlock(blk: ParsedBlock, index: WatchIndex): BlockScan {
       created.push({ ...u, tx: t, output: o - o0 });
       index.addUtxo(u);
     }
-    if (!spent) continue;
+    if (spent.length === 0) continue;
     for (const s of spent) index.removeUtxo(s.txid, s.vout);
     txid ??= blockTxid(blk, t);
     const outputs: OutflowTx['outputs'] = [];
