@@ -104,7 +104,9 @@ export function verifyApprovals(
       ? Number.POSITIVE_INFINITY
       : Date.parse(intent.createdAt) + requirement.expiresAfterMs,
   );
-  const digests = { approve: approvalDigest(digest, 'approve'), reject: approvalDigest(digest, 'reject') };
+  const digests: Partial<Record<'approve' | 'reject', Uint8Array>> = {};
+  const digestFor = (decision: 'approve' | 'reject') =>
+    (digests[decision] ??= approvalDigest(digest, decision));
   const approvers = new Set<string>();
   for (let i = 0; i < approvals.length; i++) {
     const parsed = approvalSchema.safeParse(approvals[i]);
@@ -118,7 +120,7 @@ export function verifyApprovals(
         intentDigest: a.intentDigest,
       });
     }
-    const v = verifySignatureOver(digests[a.decision], a, principals);
+    const v = verifySignatureOver(digestFor(a.decision), a, principals);
     if (!v.ok) return { ...v, details: { ...v.details, index: i } };
     const { principal, credential } = v.value;
     if (principal.status !== 'active') return fail('REVOKED_PRINCIPAL', 'approver is revoked', { index: i });
