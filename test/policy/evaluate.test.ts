@@ -333,3 +333,11 @@ describe('findings', () => {
     expect(d.rule).toBe('r');
   });
 });
+
+describe('an unparsed intent', () => {
+  it.each(['0', '-1', '1.5', '1e18', ''])('amount %j is refused with a finding', (amount) => {
+    const d = evaluate(policy('rules: [{ name: r, action: allow }]\n'), { ...intent(), amount }, ctx());
+    expect(d.decision).toBe('block');
+    expect(d.findings.map((f) => f.code)).toEqual(['INVALID_INTENT']);
+  });
+});

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildListSet } from '../../src/core/screening/lists.ts';
 import type { ScreeningReloadEvent } from '../../src/core/screening/types.ts';
 import { FileListProvider, listNameFor } from '../../src/screening/file-provider.ts';
@@ -214,5 +214,45 @@ describe('screening in the default policy', () => {
         details: expect.objectContaining({ lists: ['fbi/psa250226'] }),
       }),
     );
+  });
+});
+
+describe('list configuration and the audit log', () => {
+  it('loads every OFAC file of a snapshot plus named files, and audits the reload with its digest', async () => {
+    const { listFilesFromConfig, auditReloads } = await import('../../src/screening/config.ts');
+    const { openPglite } = await import('../../src/store/pglite.ts');
+    const { migrate } = await import('../../src/store/migrate.ts');
+    const { AuditLog } = await import('../../src/store/audit.ts');
+    const files = listFilesFromConfig({
+      ofacDirectories: [OFAC],
+      files: [{ path: FBI, name: 'fbi/psa250226' }],
+    });
+    expect(files).toHaveLength(18);
+    const db = await openPglite();
+    try {
+      await migrate(db);
+      const audit = new AuditLog(db, { now: () => '2026-03-04T10:00:00Z' });
+      const errors: unknown[] = [];
+      const appended: unknown[] = [];
+      const sink = {
+        append: async (e: Parameters<typeof audit.append>[0]) => appended.push(await audit.append(e)),
+      };
+      const p = new FileListProvider({
+        files,
+        name: 'ofac+fbi',
+        onReload: auditReloads(sink, (e) => errors.push(e)),
+      });
+      const ev = await p.reload();
+      await vi.waitFor(() => expect(appended).toHaveLength(1));
+      expect(errors).toEqual([]);
+      const { rows } = await db.query<{ kind: string; subject: string; body: string }>(
+        'SELECT kind, subject, body FROM audit_log',
+      );
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ kind: 'screening.lists.reload', subject: 'ofac+fbi' });
+      expect(JSON.parse(rows[0]!.body).digest).toBe(ev.digest);
+    } finally {
+      await db.close();
+    }
   });
 });

@@ -67,7 +67,7 @@ function refuse(
 
 function assetInfo(policy: Policy, ctx: EvalContext, asset: string): AssetInfo | Finding {
   const fromPolicy = policy.compiled.assets.get(asset);
-  const fromContext = Object.hasOwn(ctx.assets, asset) ? ctx.assets[asset] : undefined;
+  const fromContext = ctx.assets && Object.hasOwn(ctx.assets, asset) ? ctx.assets[asset] : undefined;
   if (fromPolicy && fromContext) {
     if (fromPolicy.decimals !== fromContext.decimals || fromPolicy.symbol !== fromContext.symbol) {
       // The signed policy and the caller disagree on what "1 unit" is: refuse rather than pick one.
@@ -105,6 +105,14 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
   if (!Number.isFinite(nowMs) || !SCREENING.has(context.screening)) {
     findings.push({ code: 'INVALID_CONTEXT', message: 'context.now or context.screening is invalid' });
     return refuse(policy, findings, ['evaluation context is invalid']);
+  }
+  if (typeof intent.amount !== 'string' || !BASE_UNITS_RE.test(intent.amount) || intent.amount === '0') {
+    // evaluate() expects a parsed intent; an unparsed one is refused, never half-evaluated.
+    findings.push({
+      code: 'INVALID_INTENT',
+      message: 'intent amount is not a positive integer in base units',
+    });
+    return refuse(policy, findings, ['the intent is not valid']);
   }
   const asset = assetInfo(policy, context, intent.asset);
   if ('code' in asset) {
