@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyPasskeyRegistration } from '../../src/core/identity/webauthn-registration.ts';
 import { PrincipalStore } from '../../src/store/principals.ts';
+import { PasskeyRegistrations } from '../../src/store/principals-registration.ts';
 import { EdKey, principal, RP } from '../approval/fixtures.ts';
 import { storeBackends } from '../helpers/db.ts';
 import { SoftAuthenticator } from '../helpers/webauthn.ts';
@@ -82,5 +83,49 @@ describe.each(backends)('principal store on $name', (backend) => {
     expect(await store.recordCounter(auth.id, 6)).toMatchObject({ ok: false, code: 'WEBAUTHN_COUNTER' });
     expect(await store.recordCounter(auth.id, 3)).toMatchObject({ ok: false, code: 'WEBAUTHN_COUNTER' });
     expect(await store.recordCounter(auth.id, 0)).toEqual({ ok: true, value: undefined });
+  });
+});
+
+describe.each(backends)('passkey registration ceremony on $name', (backend) => {
+  afterEach(() => backend.cleanup());
+
+  it('issues single-use challenges and returns a verified credential', async () => {
+    const db = await backend.open();
+    let t = Date.parse('2026-03-01T10:00:00Z');
+    const now = () => new Date(t).toISOString();
+    const store = new PrincipalStore(db, now);
+    await store.add(
+      principal('carol', ['approver'], ['ops'], [new EdKey('carol-cli').credential()]),
+      'admin',
+    );
+    const reg = new PasskeyRegistrations(db, store, { now, webauthn: RP });
+    const opts = await reg.begin('carol');
+    expect(opts).toMatchObject({
+      rp: { id: RP.rpId },
+      authenticatorSelection: { userVerification: 'required' },
+      pubKeyCredParams: [{ alg: -7 }],
+    });
+    const auth = new SoftAuthenticator({ rpId: RP.rpId });
+    const response = auth.register(opts.challenge);
+    expect(await reg.finish('mallory', opts.challenge, response)).toMatchObject({
+      ok: false,
+      code: 'CHALLENGE_INVALID',
+    });
+    const r = await reg.finish('carol', opts.challenge, response);
+    expect(r).toMatchObject({
+      ok: true,
+      value: { id: auth.id, type: 'webauthn', attestation: { fmt: 'none' } },
+    });
+    // Replaying the same ceremony: the challenge was consumed.
+    expect(await reg.finish('carol', opts.challenge, response)).toMatchObject({
+      ok: false,
+      code: 'CHALLENGE_INVALID',
+    });
+    // Expired challenge.
+    const late = await reg.begin('carol');
+    t += 5 * 60_000;
+    expect(await reg.finish('carol', late.challenge, auth.register(late.challenge))).toMatchObject({
+      code: 'CHALLENGE_INVALID',
+    });
   });
 });
