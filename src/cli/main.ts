@@ -8,6 +8,7 @@ import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerPrincipalCommands } from './commands/principal.ts';
+import { registerVerifyPsbtCommands } from './commands/verify-psbt.ts';
 import { registerVerifySafeCommands } from './commands/verify-safe.ts';
 
 /**
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   registerGovernanceCommands(program, ctx);
   registerBundleCommands(program, ctx);
   registerVerifySafeCommands(program, ctx);
+  registerVerifyPsbtCommands(program, ctx);
   try {
     await program.parseAsync(argv);
   } catch (e) {
