@@ -7,6 +7,7 @@ import {
   type EvmAlert,
   type MatchLookup,
   matchBlock,
+  matchCandidates,
   touchedSafes,
   type WatchBlock,
 } from '../core/chains/evm/watch.ts';
@@ -20,6 +21,7 @@ export interface WatchtowerOptions {
   client: Client;
   wallets: readonly EvmWallet[];
   store: WatchCursorStore;
+  /** what Custos signed; a store-backed lookup may add `prepare` (see evmKnownStore) */
   lookup: MatchLookup;
   /** delivered before the cursor advances (at-least-once): audit log, webhooks, metrics */
   onAlert: (alert: EvmAlert) => void | Promise<void>;
@@ -128,7 +130,11 @@ export class EvmWatchtower {
         singletons.set(safe.toLowerCase(), await readSafeSingleton(this.o.client, safe, block.number));
       }),
     );
-    const alerts = matchBlock(block, this.index, this.o.lookup, singletons);
+    const lookup = this.o.lookup as MatchLookup & {
+      prepare?: (c: ReturnType<typeof matchCandidates>) => Promise<void>;
+    };
+    if (lookup.prepare) await lookup.prepare(matchCandidates(block, this.index));
+    const alerts = matchBlock(block, this.index, lookup, singletons);
     for (const a of alerts) await this.o.onAlert(a);
     return alerts;
   }

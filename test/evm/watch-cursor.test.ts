@@ -42,3 +42,49 @@ describe.each(backends.map((b) => [b.name, b] as [string, Backend]))(
     });
   },
 );
+
+describe.each(backends.map((b) => [b.name, b] as [string, Backend]))(
+  'known-transaction store on %s',
+  (_name, backend) => {
+    afterAll(() => backend.cleanup());
+    it('records signed safeTxHashes and broadcast txs; the lookup answers after prepare', async () => {
+      const { evmKnownStore } = await import('../../src/evm/known-store.ts');
+      const db: Db = await backend.open();
+      const store = evmKnownStore(db, 'eip155:31337');
+      const other = evmKnownStore(db, 'eip155:1');
+      await store.recordSafeTx({
+        wallet: 'w',
+        safeTxHash: h(1).toUpperCase().replace('0X', '0x') as Hex,
+        nonce: 3n,
+        intentId: 'i',
+        at: '2026-01-01T00:00:00Z',
+      });
+      await store.recordTx({
+        txHash: h(2),
+        wallet: 'w',
+        intentId: 'i',
+        kind: 'safe-exec',
+        safeTxHash: h(1),
+        at: '2026-01-01T00:00:00Z',
+      });
+      await store.recordReceipt(h(2), { blockNumber: 5n, blockHash: h(5), status: 'success' });
+      const l = store.lookup();
+      await l.prepare({
+        txHashes: [h(2), h(3)],
+        safeTxs: [
+          { wallet: 'w', safeTxHash: h(1) },
+          { wallet: 'x', safeTxHash: h(1) },
+        ],
+      });
+      expect([l.isKnownTx(h(2)), l.isKnownTx(h(3))]).toEqual([true, false]);
+      expect([l.isKnownSafeTx('w', h(1)), l.isKnownSafeTx('x', h(1))]).toEqual([true, false]);
+      const lo = other.lookup();
+      await lo.prepare({ txHashes: [h(2)], safeTxs: [{ wallet: 'w', safeTxHash: h(1) }] });
+      expect([lo.isKnownTx(h(2)), lo.isKnownSafeTx('w', h(1))]).toEqual([false, false]);
+      const r = await db.query<{ status: string; block_number: string }>(
+        'SELECT status, block_number::text AS block_number FROM evm_known_tx',
+      );
+      expect(r.rows).toEqual([{ status: 'success', block_number: '5' }]);
+    });
+  },
+);

@@ -61,6 +61,12 @@ export interface MatchLookup {
   isKnownSafeTx(walletId: string, safeTxHash: Hex): boolean;
 }
 
+/** Hashes a block asks the lookup about, so a store-backed lookup can fetch them in one query first. */
+export interface MatchCandidates {
+  txHashes: Hex[];
+  safeTxs: { wallet: string; safeTxHash: Hex }[];
+}
+
 /** Lowercase address → wallet; built once, shared by every block. */
 export interface CustodyIndex {
   chain: string;
@@ -92,6 +98,28 @@ export function touchedSafes(block: WatchBlock, index: CustodyIndex): Address[] 
     if (a && index.safes.has(a)) out.add(a);
   }
   return [...out].map((a) => index.safes.get(a)!.config.address);
+}
+
+/** Every tx hash and (wallet, safeTxHash) that {@link matchBlock} may look up for this block. */
+export function matchCandidates(block: WatchBlock, index: CustodyIndex): MatchCandidates {
+  const txHashes = new Set<Hex>();
+  const safeTxs: MatchCandidates['safeTxs'] = [];
+  for (const t of block.transactions) if (index.byAddress.has(t.from.toLowerCase())) txHashes.add(t.hash);
+  for (const l of block.logs) {
+    const safe = index.safes.get(l.address.toLowerCase());
+    const t0 = l.topics[0];
+    if (safe && (t0 === EXECUTION_SUCCESS_TOPIC || t0 === EXECUTION_FAILURE_TOPIC)) {
+      safeTxs.push({
+        wallet: safe.id,
+        safeTxHash: (l.topics.length > 1 ? l.topics[1] : l.data.slice(0, 66)) as Hex,
+      });
+    }
+    if (t0 === TRANSFER_TOPIC && l.topics.length === 3) {
+      const from = topicAddress(l.topics[1]);
+      if (from && index.byAddress.has(from)) txHashes.add(l.transactionHash);
+    }
+  }
+  return { txHashes: [...txHashes], safeTxs };
 }
 
 const topicAddress = (t: Hex | undefined) =>

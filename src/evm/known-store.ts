@@ -1,0 +1,86 @@
+import type { Hex } from '../core/chains/evm/types.ts';
+import type { MatchCandidates, MatchLookup } from '../core/chains/evm/watch.ts';
+import type { Queryable } from '../store/db.ts';
+
+/** A lookup the watchtower can warm with one query per block before matching synchronously. */
+export interface PreparedLookup extends MatchLookup {
+  prepare(c: MatchCandidates): Promise<void>;
+}
+
+/**
+ * Store of what Custos signed/broadcast on one EVM chain (migration 0301_evm_known.sql), and the
+ * watchtower lookup over it. Hashes are stored lowercase.
+ */
+export function evmKnownStore(db: Queryable, chain: string) {
+  return {
+    async recordSafeTx(r: {
+      wallet: string;
+      safeTxHash: Hex;
+      nonce: bigint;
+      intentId: string;
+      at: string;
+    }): Promise<void> {
+      await db.query(
+        `INSERT INTO evm_known_safe_tx (chain, wallet, safe_tx_hash, nonce, intent_id, recorded_at)
+         VALUES ($1, $2, $3, $4::numeric, $5, $6) ON CONFLICT DO NOTHING`,
+        [chain, r.wallet, r.safeTxHash.toLowerCase(), r.nonce.toString(), r.intentId, r.at],
+      );
+    },
+    async recordTx(r: {
+      txHash: Hex;
+      wallet: string;
+      intentId: string;
+      kind: 'safe-exec' | 'hot';
+      safeTxHash?: Hex;
+      at: string;
+    }): Promise<void> {
+      await db.query(
+        `INSERT INTO evm_known_tx (chain, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+        [
+          chain,
+          r.txHash.toLowerCase(),
+          r.wallet,
+          r.intentId,
+          r.kind,
+          r.safeTxHash?.toLowerCase() ?? null,
+          r.at,
+        ],
+      );
+    },
+    async recordReceipt(
+      txHash: Hex,
+      r: { blockNumber: bigint; blockHash: Hex; status: 'success' | 'reverted' },
+    ): Promise<void> {
+      await db.query(
+        'UPDATE evm_known_tx SET block_number = $3::bigint, block_hash = $4, status = $5 WHERE chain = $1 AND tx_hash = $2',
+        [chain, txHash.toLowerCase(), r.blockNumber.toString(), r.blockHash, r.status],
+      );
+    },
+    /** The watchtower lookup: `prepare` loads the block's candidates, then the checks are in memory. */
+    lookup(): PreparedLookup {
+      let txs = new Set<string>();
+      let safeTxs = new Set<string>();
+      return {
+        async prepare(c) {
+          const t = c.txHashes.length
+            ? await db.query<{ tx_hash: string }>(
+                'SELECT tx_hash FROM evm_known_tx WHERE chain = $1 AND tx_hash = ANY($2::text[])',
+                [chain, c.txHashes.map((h) => h.toLowerCase())],
+              )
+            : { rows: [] };
+          const s = c.safeTxs.length
+            ? await db.query<{ wallet: string; safe_tx_hash: string }>(
+                'SELECT wallet, safe_tx_hash FROM evm_known_safe_tx WHERE chain = $1 AND safe_tx_hash = ANY($2::text[])',
+                [chain, c.safeTxs.map((x) => x.safeTxHash.toLowerCase())],
+              )
+            : { rows: [] };
+          txs = new Set(t.rows.map((r) => r.tx_hash));
+          safeTxs = new Set(s.rows.map((r) => `${r.wallet}:${r.safe_tx_hash}`));
+        },
+        isKnownTx: (h) => txs.has(h.toLowerCase()),
+        isKnownSafeTx: (wallet, h) => safeTxs.has(`${wallet}:${h.toLowerCase()}`),
+      };
+    },
+  };
+}
