@@ -42,7 +42,7 @@ const block = (over: Partial<WatchBlock>): WatchBlock => ({
   logs: [],
   ...over,
 });
-const none = { isKnownTx: () => false, isKnownSafeTx: () => false };
+const none: MatchLookup = { isKnownTx: () => false, isKnownSafeTx: () => false };
 const codes = (b: WatchBlock, lookup = none, slots = new Map<string, Address>()) =>
   matchBlock(b, index, lookup, slots).map(
     (a) => `${a.code}:${a.wallet}:${a.details.kind ?? a.details.event ?? a.details.field}`,
