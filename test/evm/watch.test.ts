@@ -4,6 +4,7 @@ import type { Address, Hex } from '../../src/core/chains/evm/types.ts';
 import type { EvmWallet } from '../../src/core/chains/evm/wallet-config.ts';
 import {
   buildCustodyIndex,
+  type MatchLookup,
   matchBlock,
   matchCandidates,
   type WatchBlock,
