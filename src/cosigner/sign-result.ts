@@ -1,15 +1,9 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { base64 } from '@scure/base';
-import { Transaction } from '@scure/btc-signer';
 import { publicKeyToAddress } from 'viem/accounts';
 import type { SignatureResult, TxPayload } from '../core/auth/cosigner-api.ts';
 import type { EcdsaSignature, Secp256k1Signer } from '../keys/backend.ts';
-import { derSignature } from '../keys/ecdsa.ts';
 import type { VerifiedTx } from './checks.ts';
-
-/** SIGHASH_ALL (BIP 143 / BIP 174): the only sighash the co-signer produces. */
-const SIGHASH_ALL = 0x01;
 
 const hex32 = (n: bigint) => `0x${n.toString(16).padStart(64, '0')}`;
 
@@ -24,10 +18,12 @@ export async function signVerified(
   tx: TxPayload,
 ): Promise<SignatureResult> {
   if (v.sign) return v.sign(signer);
-  const sigs: { sig: EcdsaSignature; pub: Uint8Array; input?: number }[] = [];
+  const sigs: { sig: EcdsaSignature; pub: Uint8Array }[] = [];
   for (const item of v.toSign) {
     const sig = await signer.signDigest(item.digest, item.path);
-    sigs.push({ sig, pub: await signer.publicKey(item.path), input: item.input });
+    // The public key is only needed for a Safe (owner address); deriving it costs a point multiplication.
+    const pub = tx.kind === 'safe' ? await signer.publicKey(item.path) : new Uint8Array(0);
+    sigs.push({ sig, pub });
   }
   const first = sigs[0];
   if (!first) throw new Error('chain verifier returned nothing to sign');
@@ -53,19 +49,8 @@ export async function signVerified(
         yParity: sig.recovery,
       };
     }
-    case 'psbt': {
-      // BIP 174 PSBT_IN_PARTIAL_SIG: <pubkey> → <DER signature || sighash byte>.
-      const t = Transaction.fromPSBT(base64.decode(tx.psbt), {
-        allowUnknownOutputs: true,
-        allowUnknownInputs: true,
-      });
-      const partialSigs = sigs.map(({ sig, pub, input }) => {
-        if (input === undefined) throw new Error('psbt signature without an input index');
-        const s = new Uint8Array([...derSignature(sig), SIGHASH_ALL]);
-        t.updateInput(input, { partialSig: [[pub, s]] }, true);
-        return { input, pubkey: bytesToHex(pub), signature: bytesToHex(s) };
-      });
-      return { kind: 'psbt', psbt: base64.encode(t.toPSBT()), partialSigs };
-    }
+    case 'psbt':
+      // PSBT inputs are signed by the Bitcoin module at their derivation paths (VerifiedTx.sign).
+      throw new Error('PSBT signing must go through the chain verifier');
   }
 }

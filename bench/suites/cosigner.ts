@@ -1,0 +1,294 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { HDKey } from '@scure/bip32';
+import {
+  bodyDigest,
+  buildSignHttpRequest,
+  ed25519PrivateKey,
+  ed25519PublicKey,
+  ed25519RawPublicKey,
+  signRequest,
+  verifySignedRequest,
+} from '../../src/core/auth/index.ts';
+import { ok } from '../../src/core/errors/base.ts';
+import { intentDigest } from '../../src/core/intent/index.ts';
+import { realChecks } from '../../src/cosigner/real-checks.ts';
+import type { Secp256k1Signer } from '../../src/keys/backend.ts';
+import { generateFileKey, openFileSigner } from '../../src/keys/file.ts';
+import { memorySigner } from '../../src/keys/memory.ts';
+import { generatePkcs11Key, openPkcs11Signer, SOFTHSM_LIBRARY } from '../../src/keys/pkcs11.ts';
+import { openPglite } from '../../src/store/pglite.ts';
+import { dropSchema, openPostgres } from '../../src/store/postgres.ts';
+import {
+  admins,
+  approvalsFor,
+  COORDINATOR_KEY_ID,
+  coordinatorKey,
+  DEST,
+  harness,
+  hotTx,
+  intent,
+  migrateCosigner,
+  principals,
+  requester,
+} from '../../test/cosigner/fixture.ts';
+import { config, firstBundle } from '../../test/governance/fixtures.ts';
+import { type BenchSuite, measure, measureSync, type SuiteResult } from '../report.ts';
+
+/**
+ * Co-signer: signing ops/s per key backend (memory test double, encrypted keystore raw key and
+ * BIP 32 seed at a path, PKCS#11 on SoftHSM), signed-request verification ops/s, and the whole
+ * `POST /v1/sign` pipeline in-process (Fastify inject, no network) on PGlite and PostgreSQL with
+ * an auto-approve policy: auth + strict parse + requester signature + policy with ledger +
+ * approvals (2 Ed25519) + EVM hot-tx decode/verify + I8 ledger transaction + signing.
+ * Single-threaded: numbers are per core.
+ */
+function softhsmToken(dir: string): { tokenLabel: string; pin: string } | undefined {
+  if (!existsSync(SOFTHSM_LIBRARY)) return undefined;
+  const tokendir = join(dir, 'tokens');
+  mkdirSync(tokendir);
+  const conf = join(dir, 'softhsm2.conf');
+  writeFileSync(conf, `directories.tokendir = ${tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  process.env.SOFTHSM2_CONF = conf;
+  try {
+    execFileSync(
+      'softhsm2-util',
+      ['--init-token', '--free', '--label', 'bench', '--pin', '1234', '--so-pin', '5678'],
+      {
+        stdio: 'ignore',
+      },
+    );
+  } catch {
+    return undefined;
+  }
+  return { tokenLabel: 'bench', pin: '1234' };
+}
+
+const autoApprovePolicy = {
+  version: 1,
+  name: 'bench-auto-approve',
+  assets: { 'eip155:1/slip44:60': { symbol: 'ETH', decimals: 18 } },
+  groups: { treasury: { members: ['alice', 'bob', 'carol'] } },
+  rules: [
+    {
+      name: 'block-unknown',
+      when: { destination: { known: false } },
+      action: 'block',
+      reason: 'address book only',
+    },
+    {
+      name: 'approve-eth',
+      when: { asset: ['ETH'] },
+      action: 'approve',
+      approve: { quorum: 2, from: ['treasury'] },
+    },
+  ],
+};
+
+async function pipelineBench(
+  name: string,
+  openDb: () => Promise<{ db: Parameters<typeof migrateCosigner>[0]; close(): Promise<void> }>,
+  ms: number,
+) {
+  const { db, close } = await openDb();
+  await migrateCosigner(db);
+  const h = await harness(db, {
+    bundle: (address) =>
+      firstBundle(
+        admins,
+        config(admins, {
+          policy: autoApprovePolicy,
+          principals: principals(),
+          addressBook: [
+            {
+              chain: 'eip155:1',
+              address: DEST,
+              label: 'cold',
+              category: 'cold-storage',
+              status: 'active',
+              addedAt: '2026-01-01T00:00:00Z',
+              activeFrom: '2026-01-02T00:00:00Z',
+            },
+          ],
+          wallets: [{ id: 'hot-1', chain: 'eip155:1', type: 'evm-hot', config: { address } }],
+        }),
+      ),
+  });
+  // One nonce per request: the chain reader double reports the nonce of the next request.
+  let nonce = 0n;
+  h.deps.checks = realChecks({
+    evm: { hotState: async () => ok({ chainId: 1n, nonce }), safeState: async () => ok(undefined as never) },
+    evmSignerAddress: h.address,
+  });
+  const prepared = Array.from({ length: 20_000 }, (_, k) => k);
+  let k = 0;
+  const r = await measure(
+    async () => {
+      const n = prepared[k++]!;
+      nonce = BigInt(n);
+      const id = `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+      const i = intent({ id, amount: '1000' });
+      const body = {
+        intent: i,
+        requesterSignature: requester.sign(intentDigest(i), 'svc-backoffice'),
+        approvals: approvalsFor(i),
+        tx: { kind: 'evm-hot' as const, unsignedTx: hotTx({ nonce: n, value: 1000n }) },
+      };
+      const res = await h.send(body);
+      if (res.status !== 200) throw new Error(`pipeline refused: ${JSON.stringify(res.json)}`);
+    },
+    { ms, warmup: 20 },
+  );
+  await close();
+  return {
+    name,
+    opsPerSec: r.opsPerSec,
+    p50Us: r.p50Us,
+    p99Us: r.p99Us,
+    extra: { includesClientSideSigning: true },
+  };
+}
+
+const suite: BenchSuite = {
+  name: 'cosigner',
+  async run(ctx): Promise<SuiteResult> {
+    const ms = ctx.quick ? 300 : 1500;
+    const dir = mkdtempSync(join(tmpdir(), 'custos-bench-cosigner-'));
+    const measurements: SuiteResult['measurements'] = [];
+    const notes: string[] = [];
+    try {
+      const digest = sha256(new TextEncoder().encode('bench'));
+      const signers: [string, Secp256k1Signer, string | undefined][] = [
+        ['memory (test double)', memorySigner('m', new Uint8Array(32).fill(1)), undefined],
+      ];
+      await generateFileKey({
+        path: join(dir, 'raw.json'),
+        passphrase: 'bench-pass',
+        label: 'raw',
+        keyType: 'secp256k1',
+      });
+      signers.push([
+        'file keystore, raw key',
+        await openFileSigner({ path: join(dir, 'raw.json'), passphrase: 'bench-pass' }),
+        undefined,
+      ]);
+      await generateFileKey({
+        path: join(dir, 'seed.json'),
+        passphrase: 'bench-pass',
+        label: 'seed',
+        keyType: 'bip32-seed',
+      });
+      signers.push([
+        "file keystore, BIP 32 seed at m/48'/0'/0'/2'/0/5",
+        await openFileSigner({ path: join(dir, 'seed.json'), passphrase: 'bench-pass' }),
+        "m/48'/0'/0'/2'/0/5",
+      ]);
+      const token = softhsmToken(dir);
+      if (token) {
+        const base = { library: SOFTHSM_LIBRARY, ...token, keyLabel: 'bench-key' };
+        generatePkcs11Key(base);
+        signers.push(['PKCS#11 SoftHSM (non-extractable)', openPkcs11Signer(base), undefined]);
+      } else notes.push('SoftHSM not installed: PKCS#11 signing not measured (apt-get install softhsm2)');
+      for (const [label, s, path] of signers) {
+        const r = await measure(() => s.signDigest(digest, path), { ms });
+        measurements.push({
+          name: `sign digest: ${label}`,
+          opsPerSec: r.opsPerSec,
+          p50Us: r.p50Us,
+          p99Us: r.p99Us,
+        });
+        await s.close();
+      }
+      void HDKey;
+
+      // Signed-request verification (Ed25519 via node:crypto, cached KeyObject, 2 KiB body).
+      const pub = ed25519PublicKey(ed25519RawPublicKey(coordinatorKey));
+      const body = randomBytes(2048);
+      const now = 1_780_000_000_000;
+      const headers = signRequest(coordinatorKey, {
+        keyId: COORDINATOR_KEY_ID,
+        audience: 'cosigner-a',
+        method: 'POST',
+        path: '/v1/sign',
+        body,
+        timestampMs: now,
+        nonce: randomBytes(16),
+      });
+      const req = { method: 'POST', path: '/v1/sign', body, headers };
+      const opts = { audience: 'cosigner-a', resolveKey: () => pub, nowMs: now };
+      const v = measureSync(() => verifySignedRequest(req, opts), { ms, batch: 50 });
+      measurements.push({
+        name: 'verify signed request (2 KiB body)',
+        opsPerSec: v.opsPerSec,
+        p50Us: v.p50Us,
+        p99Us: v.p99Us,
+      });
+      const d = measureSync(() => bodyDigest(body), { ms, batch: 200 });
+      measurements.push({ name: '  of which SHA-256 of the body', opsPerSec: d.opsPerSec });
+      const s = measureSync(
+        () =>
+          buildSignHttpRequest(
+            { keyId: COORDINATOR_KEY_ID, privateKey: coordinatorKey },
+            'cosigner-a',
+            {
+              intent: {},
+              requesterSignature: null,
+              approvals: [],
+              tx: { kind: 'psbt', psbt: 'cHNidP8=' },
+            },
+            { timestampMs: now, nonce: randomBytes(16) },
+          ),
+        { ms, batch: 50 },
+      );
+      measurements.push({ name: 'client: build + sign a request', opsPerSec: s.opsPerSec });
+
+      // Whole pipeline in-process.
+      measurements.push(
+        await pipelineBench(
+          'POST /v1/sign pipeline, PGlite (memory key)',
+          async () => {
+            const db = await openPglite();
+            return { db, close: () => db.close() };
+          },
+          ms * 2,
+        ),
+      );
+      if (ctx.databaseUrl) {
+        const schema = `bench_cos_${randomBytes(4).toString('hex')}`;
+        const url = ctx.databaseUrl;
+        try {
+          measurements.push(
+            await pipelineBench(
+              'POST /v1/sign pipeline, PostgreSQL (memory key)',
+              async () => {
+                const db = await openPostgres({ connectionString: url, schema });
+                return {
+                  db,
+                  close: async () => {
+                    await db.close();
+                    await dropSchema(url, schema);
+                  },
+                };
+              },
+              ms * 2,
+            ),
+          );
+        } catch (e) {
+          notes.push(`PostgreSQL pipeline not measured: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      notes.push(
+        'pipeline ops/s include building the request client-side (requester + 2 approver Ed25519 signatures, request signature) in the same thread',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return { suite: 'cosigner', measurements, notes };
+  },
+};
+
+export default suite;
