@@ -30,6 +30,23 @@ import { type BenchSuite, measure, measureSync, type SuiteResult } from '../repo
  *    same run, plus @simplewebauthn/server's verifyAuthenticationResponse for the WebAuthn case.
  * Single-threaded: the numbers are per core.
  */
+/**
+ * Operations per CPU-second of this process (user + system time), next to the wall-clock rate:
+ * on a shared, oversubscribed machine the wall-clock rate measures the scheduler, while CPU time
+ * is what one core actually spends per verification.
+ */
+function perCpuSecond(fn: () => unknown, ms: number): number {
+  let n = 0;
+  const start = process.cpuUsage();
+  const wallEnd = process.hrtime.bigint() + BigInt(ms) * 1_000_000n;
+  while (process.hrtime.bigint() < wallEnd) {
+    for (let i = 0; i < 20; i++) fn();
+    n += 20;
+  }
+  const used = process.cpuUsage(start);
+  return Math.round(n / ((used.user + used.system) / 1e6));
+}
+
 const suite: BenchSuite = {
   name: 'approval',
   async run(ctx): Promise<SuiteResult> {
@@ -122,20 +139,45 @@ const suite: BenchSuite = {
       { ms },
     );
 
-    const target = (ops: number) => ({ target: '≥ 5,000/s per core', met: ops >= 5000 });
+    const edCpu = perCpuSecond(() => check(verifyApprovals(intent, [ed], set, req, now).ok), ms);
+    const waCpu = perCpuSecond(() => check(verifyApprovals(intent, [wa], set, req, now).ok), ms);
+    const nobleEdCpu = perCpuSecond(
+      () => check(ed25519.verify(edSigBytes, ad, edPub, { zip215: false })),
+      ms,
+    );
+    const nobleP256Cpu = perCpuSecond(
+      () => check(p256.verify(waSigBytes, signed, p256Pub, { prehash: true, lowS: false, format: 'der' })),
+      ms,
+    );
+    // Target judged on CPU time per core (see perCpuSecond); the wall-clock rate is reported beside it.
+    const target = (cpu: number) => ({ target: '≥ 5,000/s per core (CPU time)', met: cpu >= 5000 });
     return {
       suite: 'approval',
       measurements: [
-        { name: 'verifyApprovals, 1 Ed25519 approval (node:crypto)', ...edFull, ...target(edFull.opsPerSec) },
+        {
+          name: 'verifyApprovals, 1 Ed25519 approval (node:crypto)',
+          ...edFull,
+          extra: { opsPerCpuSecond: edCpu },
+          ...target(edCpu),
+        },
         {
           name: 'verifyApprovals, 1 WebAuthn P-256 approval (node:crypto)',
           ...waFull,
-          ...target(waFull.opsPerSec),
+          extra: { opsPerCpuSecond: waCpu },
+          ...target(waCpu),
         },
         { name: 'Ed25519 signature only (node:crypto, cached KeyObject)', ...edSig },
         { name: 'WebAuthn assertion only (node:crypto, cached KeyObject)', ...waSig },
-        { name: 'Ed25519 verify, @noble/curves (zip215: false)', ...nobleEd },
-        { name: 'P-256 verify, @noble/curves (DER, prehash)', ...nobleP256 },
+        {
+          name: 'Ed25519 verify, @noble/curves (zip215: false)',
+          ...nobleEd,
+          extra: { opsPerCpuSecond: nobleEdCpu },
+        },
+        {
+          name: 'P-256 verify, @noble/curves (DER, prehash)',
+          ...nobleP256,
+          extra: { opsPerCpuSecond: nobleP256Cpu },
+        },
         { name: 'WebAuthn assertion, @simplewebauthn/server', ...swa },
       ],
       ratios: {
