@@ -68,6 +68,21 @@ describe('approval digest', () => {
 
 describe('requester signature', () => {
   const intent = makeIntent();
+  it('accepts an operator submitting with a passkey (challenge = intent digest)', () => {
+    const opKey = new SoftAuthenticator();
+    const set = new PrincipalSet([principal('op-jane', ['requester'], [], [passkeyCredential(opKey)])], {
+      webauthn: RP,
+    });
+    const mine = makeIntent({ requestedBy: 'op-jane' });
+    const sig = opKey.signDigest(intentDigest(mine), 'op-jane');
+    expect(verifyRequesterSignature(mine, sig, set, NOW)).toMatchObject({
+      ok: true,
+      value: { principal: 'op-jane' },
+    });
+    // The same assertion does not submit a changed intent.
+    const changed = makeIntent({ requestedBy: 'op-jane', amount: '5' });
+    expect(verifyRequesterSignature(changed, sig, set, NOW)).toMatchObject({ code: 'WEBAUTHN_CHALLENGE' });
+  });
   it('accepts the requester signing the intent digest', () => {
     const r = verifyRequesterSignature(
       intent,
@@ -286,6 +301,23 @@ describe('verifyApprovals', () => {
     expect(verifyApprovals(intent, [approveEd(intent, bobKey, 'alice')], world(), REQ, NOW)).toMatchObject({
       code: 'CREDENTIAL_MISMATCH',
     });
+  });
+
+  it('fails closed on a malformed requirement or clock', () => {
+    const set = [approveEd(intent, aliceKey, 'alice'), approveEd(intent, bobKey, 'bob')];
+    for (const bad of [
+      { ...REQ, expiresAfterMs: Number.NaN },
+      { ...REQ, expiresAfterMs: -1 },
+      { ...REQ, quorum: 1.5 },
+      { ...REQ, from: [1 as unknown as string] },
+    ]) {
+      expect(verifyApprovals(intent, set, world(), bad, NOW)).toMatchObject({ code: 'INVALID_REQUIREMENT' });
+    }
+    expect(verifyApprovals(intent, set, world(), REQ, 'yesterday')).toMatchObject({
+      code: 'INVALID_REQUIREMENT',
+    });
+    const sig = svcKey.sign(intentDigest(intent), 'svc-backoffice');
+    expect(verifyRequesterSignature(intent, sig, world(), 'soon')).toMatchObject({ code: 'INVALID_TIME' });
   });
 
   it('refuses malformed approvals (unknown fields, padded base64)', () => {

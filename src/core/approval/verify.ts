@@ -14,7 +14,8 @@ export type RequesterFailureCode =
   | 'NOT_REQUESTER'
   | 'REVOKED_PRINCIPAL'
   | 'REVOKED_CREDENTIAL'
-  | 'INTENT_EXPIRED';
+  | 'INTENT_EXPIRED'
+  | 'INVALID_TIME';
 
 /**
  * Verifies the requester's signature on an intent (the `submit` action: the signed message is the
@@ -39,7 +40,9 @@ export function verifyRequesterSignature(
       principal: s.principal,
     });
   }
-  if (Date.parse(now) >= Date.parse(intent.expiresAt)) return fail('INTENT_EXPIRED', 'intent has expired');
+  const nowMs = Date.parse(now);
+  if (!Number.isFinite(nowMs)) return fail('INVALID_TIME', 'now is not a timestamp');
+  if (nowMs >= Date.parse(intent.expiresAt)) return fail('INTENT_EXPIRED', 'intent has expired');
   const v = verifySignatureOver(intentDigest(intent), s, principals);
   if (!v.ok) return v;
   const { principal, credential, signCount } = v.value;
@@ -91,7 +94,15 @@ export function verifyApprovals(
   requirement: ApprovalRequirement,
   now: string,
 ): ApprovalsResult {
-  if (!Number.isInteger(requirement.quorum) || requirement.quorum < 0 || !Array.isArray(requirement.from)) {
+  // Fail closed on a malformed rule: a NaN expiry or quorum would otherwise silently never bite.
+  if (
+    !Number.isInteger(requirement.quorum) ||
+    requirement.quorum < 0 ||
+    !Array.isArray(requirement.from) ||
+    !requirement.from.every((g) => typeof g === 'string') ||
+    (requirement.expiresAfterMs !== undefined &&
+      (!Number.isSafeInteger(requirement.expiresAfterMs) || requirement.expiresAfterMs < 0))
+  ) {
     return fail('INVALID_REQUIREMENT', 'approval requirement is malformed');
   }
   const nowMs = Date.parse(now);
