@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import {
   intent,
   requester,
 } from './fixture.ts';
+import { type Daemon, kill9, startDaemon } from './process.ts';
 
 /**
  * The co-signer as a separate OS process (`custos cosigner --config …`), on anvil, killed with
@@ -33,7 +33,6 @@ import {
  * crash, the ledger never lets a second, different transaction through for that intent or nonce.
  */
 const CHAIN = `eip155:${ANVIL_CHAIN_ID}`;
-const ROOT = new URL('../../', import.meta.url).pathname;
 const PASS = 'crash-test-passphrase';
 
 let anvil: Anvil;
@@ -82,52 +81,6 @@ function writeConfig(name: string, fault?: { point: string; pauseMs: number }): 
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, stringify(cfg));
   return path;
-}
-
-interface Daemon {
-  proc: ChildProcess;
-  url: string;
-  waitFor(re: RegExp): Promise<void>;
-}
-
-async function startDaemon(config: string): Promise<Daemon> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/custos.mjs'), 'cosigner', '--config', config], {
-    env: { ...process.env, COSIGNER_PASSPHRASE: PASS, CUSTOS_ALLOW_FAULT_INJECTION: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const onData = (d: Buffer) => {
-    out += String(d);
-    for (const w of waiters.splice(0)) {
-      if (w.re.test(out)) w.resolve();
-      else waiters.push(w);
-    }
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  const waitFor = (re: RegExp) =>
-    new Promise<void>((resolve, reject) => {
-      if (re.test(out)) return resolve();
-      const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}: ${out}`)), 60_000);
-      waiters.push({
-        re,
-        resolve: () => {
-          clearTimeout(t);
-          resolve();
-        },
-      });
-      proc.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${out}`)));
-    });
-  await waitFor(/cosigner listening/);
-  const url = /"url":"([^"]+)"/.exec(out)![1]!;
-  return { proc, url, waitFor };
-}
-
-async function kill9(d: Daemon): Promise<void> {
-  const exited = new Promise((r) => d.proc.once('exit', r));
-  d.proc.kill('SIGKILL');
-  await exited;
 }
 
 async function send(d: Daemon, body: SignRequest) {
@@ -182,7 +135,9 @@ describe('co-signer process killed mid-flight (kill -9)', () => {
     // The intent's id is fixed but its times are not: build A once and reuse the exact bytes.
     const reqA = request(A);
     // 1. Killed inside the ledger transaction, after signing, before COMMIT.
-    const d1 = await startDaemon(writeConfig('before', { point: 'before-commit', pauseMs: 120_000 }));
+    const d1 = await startDaemon(writeConfig('before', { point: 'before-commit', pauseMs: 120_000 }), {
+      COSIGNER_PASSPHRASE: PASS,
+    });
     expect((await status(d1)).bundle).not.toBeNull();
     const inflight1 = send(d1, reqA).catch((e) => e);
     await d1.waitFor(/fault injection pause/);
@@ -190,7 +145,9 @@ describe('co-signer process killed mid-flight (kill -9)', () => {
     expect(await inflight1).toBeInstanceOf(Error); // no signature ever left the process
 
     // 2. Restarted: nothing was committed. Killed again, this time after COMMIT, before replying.
-    const d2 = await startDaemon(writeConfig('after', { point: 'after-commit', pauseMs: 120_000 }));
+    const d2 = await startDaemon(writeConfig('after', { point: 'after-commit', pauseMs: 120_000 }), {
+      COSIGNER_PASSPHRASE: PASS,
+    });
     expect((await status(d2)).ledgerEntries).toBe(0);
     const inflight2 = send(d2, reqA).catch((e) => e);
     await d2.waitFor(/fault injection pause/);
@@ -198,7 +155,7 @@ describe('co-signer process killed mid-flight (kill -9)', () => {
     expect(await inflight2).toBeInstanceOf(Error);
 
     // 3. Restarted without faults: the committed signing is remembered.
-    const d3 = await startDaemon(writeConfig('clean'));
+    const d3 = await startDaemon(writeConfig('clean'), { COSIGNER_PASSPHRASE: PASS });
     try {
       expect((await status(d3)).ledgerEntries).toBe(1);
       const same = await send(d3, reqA);
