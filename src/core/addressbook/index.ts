@@ -14,21 +14,27 @@ interface Indexed {
 }
 
 export class AddressBookIndex {
-  private readonly byAddress = new Map<string, Indexed[]>();
+  /** chain → normalised address → entries */
+  private readonly byAddress = new Map<string, Map<string, Indexed[]>>();
   private readonly byChain = new Map<string, AddressBookEntry[]>();
 
   constructor(entries: readonly AddressBookEntry[]) {
     for (const e of entries) {
-      const k = `${e.chain}\u0000${addressKey(e.chain, e.address)}`;
+      const k = addressKey(e.chain, e.address);
       const it: Indexed = {
         entry: e,
         addedMs: Date.parse(e.addedAt),
         activeMs: Date.parse(e.activeFrom),
         revokedMs: e.revokedAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(e.revokedAt),
       };
-      const list = this.byAddress.get(k);
+      let chain = this.byAddress.get(e.chain);
+      if (!chain) {
+        chain = new Map();
+        this.byAddress.set(e.chain, chain);
+      }
+      const list = chain.get(k);
       if (list) list.push(it);
-      else this.byAddress.set(k, [it]);
+      else chain.set(k, [it]);
       const c = this.byChain.get(e.chain);
       if (c) c.push(e);
       else this.byChain.set(e.chain, [e]);
@@ -37,7 +43,7 @@ export class AddressBookIndex {
 
   /** Every entry (any status) for this address on this chain. */
   entries(chain: string, address: string): AddressBookEntry[] {
-    return (this.byAddress.get(`${chain}\u0000${addressKey(chain, address)}`) ?? []).map((i) => i.entry);
+    return (this.byAddress.get(chain)?.get(addressKey(chain, address)) ?? []).map((i) => i.entry);
   }
 
   /**
@@ -46,8 +52,15 @@ export class AddressBookIndex {
    * `floorMs` (an entry written with a shorter one — by a buggy or compromised writer — never counts).
    * Unparseable times never count (NaN comparisons are false).
    */
-  known(chain: string, address: string, nowMs: number, floorMs: number): AddressBookEntry | undefined {
-    const list = this.byAddress.get(`${chain}\u0000${addressKey(chain, address)}`);
+  known(
+    chain: string,
+    address: string,
+    nowMs: number,
+    floorMs: number,
+    /** addressKey(chain, address), if the caller already computed it */
+    key?: string,
+  ): AddressBookEntry | undefined {
+    const list = this.byAddress.get(chain)?.get(key ?? addressKey(chain, address));
     if (!list) return undefined;
     for (const i of list) {
       const s = i.entry.status;

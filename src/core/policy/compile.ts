@@ -19,6 +19,11 @@ export interface CachedAmount {
   spec: AmountSpec;
   text: string;
   cache: Map<string, bigint | 'other-asset' | 'too-precise'>;
+  /** one-entry memo by asset-info identity (the registry objects are long-lived) */
+  lastAsset?: AssetInfo;
+  lastValue?: bigint | 'other-asset' | 'too-precise';
+  /** decimal text of `lastValue` when it is a bigint (limits report it on every evaluation) */
+  lastText?: string;
 }
 
 export interface AmountBounds {
@@ -103,14 +108,24 @@ function cached(text: string | undefined): CachedAmount | undefined {
   return text === undefined ? undefined : { spec: parseAmountSpec(text), text, cache: new Map() };
 }
 
+/** Decimal text of a resolved amount, memoised with it. */
+export function resolvedText(a: CachedAmount, v: bigint): string {
+  if (a.spec.kind === 'base') return a.text; // schema: canonical base-unit digits
+  return a.lastValue === v && a.lastText !== undefined ? a.lastText : v.toString();
+}
+
 export function resolveCached(a: CachedAmount, asset: AssetInfo): bigint | 'other-asset' | 'too-precise' {
   if (a.spec.kind === 'base') return a.spec.value;
+  if (a.lastAsset === asset) return a.lastValue!;
   const k = `${asset.symbol}|${asset.decimals}`;
   let v = a.cache.get(k);
   if (v === undefined) {
     v = resolveAmount(a.spec, asset);
     a.cache.set(k, v);
   }
+  a.lastAsset = asset;
+  a.lastValue = v;
+  a.lastText = typeof v === 'bigint' ? v.toString() : undefined;
   return v;
 }
 
@@ -227,17 +242,26 @@ function compileLimit(l: PolicyLimit): CompiledLimit {
 
 export function compilePolicy(doc: PolicyDocument): CompiledPolicy {
   const rules = doc.rules.map(compileRule);
-  const cache = new Map<string, CompiledRule[]>();
+  const cache = new Map<string, Map<string, CompiledRule[]>>();
+  let cached = 0;
   return {
     rules,
     candidates(operation, wallet) {
-      const k = `${operation}\u0000${wallet}`;
-      let list = cache.get(k);
+      let byWallet = cache.get(operation);
+      let list = byWallet?.get(wallet);
       if (!list) {
         list = rules.filter((r) => r.operations.has(operation) && (!r.wallets || r.wallets.has(wallet)));
         // Bounded: wallets and operations come from intents; drop the memo rather than grow forever.
-        if (cache.size > 10_000) cache.clear();
-        cache.set(k, list);
+        if (++cached > 10_000) {
+          cache.clear();
+          cached = 1;
+          byWallet = undefined;
+        }
+        if (!byWallet) {
+          byWallet = new Map();
+          cache.set(operation, byWallet);
+        }
+        byWallet.set(wallet, list);
       }
       return list;
     },

@@ -1,7 +1,7 @@
 import { AddressBookIndex } from '../addressbook/index.ts';
 import { CustosError } from '../errors/base.ts';
 import type { Intent } from '../intent/schema.ts';
-import { LedgerIndex } from './ledger.ts';
+import { LedgerIndex, normaliseDestination } from './ledger.ts';
 import { evaluateLimits } from './limits.ts';
 import type { Policy } from './load.ts';
 import { findLookalike, type LookalikeCandidate } from './lookalike.ts';
@@ -132,7 +132,8 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
       ? context.addressBook
       : new AddressBookIndex(context.addressBook);
   const floor = policy.compiled.cooldownFloorMs;
-  const known = book.known(intent.chain, intent.destination, nowMs, floor);
+  const destinationNorm = normaliseDestination(intent.chain, intent.destination);
+  const known = book.known(intent.chain, intent.destination, nowMs, floor, destinationNorm);
   const balanceText = context.balances?.[`${intent.wallet}|${intent.asset}`];
   const balance =
     balanceText !== undefined && BASE_UNITS_RE.test(balanceText) ? BigInt(balanceText) : undefined;
@@ -166,7 +167,7 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
       });
     }
   }
-  const firstTime = !ledger.hasPaid(intent.wallet, intent.chain, intent.destination);
+  const firstTime = !ledger.hasPaid(intent.wallet, intent.chain, intent.destination, destinationNorm);
   if (firstTime)
     findings.push({ code: 'FIRST_TIME_DESTINATION', message: 'this wallet has never paid this destination' });
 
@@ -179,6 +180,7 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
     requester: context.requester,
     screening: context.screening,
     known,
+    destinationNorm,
     firstTime,
     lookalike,
     balance,

@@ -5,13 +5,25 @@ import type { LedgerEntry } from './types.ts';
  * The velocity ledger, indexed for rolling-window queries.
  *
  * For every grouping (e.g. wallet+asset) it keeps, per key, the entry times in ascending order and
- * the prefix sums of their amounts, so `sum`/`count` over any window is two binary searches and one
+ * the prefix sums of their amounts, so `sum`/`count` over any window is one binary search and one
  * subtraction — an evaluation never scans the ledger (100 000 entries would cost ~1 ms each).
+ * Groups are nested maps keyed by the field values themselves (no key strings are built per
+ * query), destinations by chain and then by normalised address.
  *
  * Entries at or after the window start are counted, including entries stamped in the future (a
  * skewed clock must not hide spending from a limit).
  */
 export type LedgerField = 'wallet' | 'asset' | 'destination' | 'initiator' | 'chain';
+
+export interface LedgerProbe {
+  wallet: string;
+  asset: string;
+  chain: string;
+  destination: string;
+  requestedBy: string;
+  /** normaliseDestination(chain, destination), if the caller already computed it */
+  destinationNorm?: string;
+}
 
 interface Series {
   times: number[];
@@ -19,46 +31,22 @@ interface Series {
   prefix: bigint[];
 }
 
+type Node = Map<string, Node | Series>;
+
 interface Indexed {
   t: number;
   amount: bigint;
   entry: LedgerEntry;
 }
 
-const SEP = '\u0000';
-
 /** EVM addresses are case-insensitive (EIP-55 case is only a checksum); Bitcoin's are not. */
+export function normaliseDestination(chain: string, destination: string): string {
+  return chain.startsWith('eip155:') ? destination.toLowerCase() : destination;
+}
+
+/** One string naming a destination on a chain (for callers that need a flat key). */
 export function destinationKey(chain: string, destination: string): string {
-  return chain.startsWith('eip155:')
-    ? `${chain}${SEP}${destination.toLowerCase()}`
-    : `${chain}${SEP}${destination}`;
-}
-
-function fieldValue(
-  f: LedgerField,
-  e: { wallet: string; asset: string; chain: string; destination: string; requestedBy: string },
-): string {
-  switch (f) {
-    case 'wallet':
-      return e.wallet;
-    case 'asset':
-      return e.asset;
-    case 'chain':
-      return e.chain;
-    case 'initiator':
-      return e.requestedBy;
-    case 'destination':
-      return destinationKey(e.chain, e.destination);
-  }
-}
-
-export function groupKey(
-  fields: readonly LedgerField[],
-  e: { wallet: string; asset: string; chain: string; destination: string; requestedBy: string },
-): string {
-  let k = '';
-  for (const f of fields) k += fieldValue(f, e) + SEP;
-  return k;
+  return `${chain}\u0000${normaliseDestination(chain, destination)}`;
 }
 
 function lowerBound(a: readonly number[], x: number): number {
@@ -81,23 +69,85 @@ function parseEntry(e: LedgerEntry, i: number): Indexed {
   return { t, amount: BigInt(e.amount), entry: e };
 }
 
+/** Walks (and with `create`, builds) the nested maps down to the series of `p`'s group. */
+function seriesFor(
+  root: Node,
+  fields: readonly LedgerField[],
+  p: LedgerProbe,
+  create: boolean,
+): Series | undefined {
+  let node: Node = root;
+  const last = fields.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const f = fields[i]!;
+    let key: string;
+    if (f === 'destination') {
+      // two levels: chain, then the normalised address
+      let c = node.get(p.chain) as Node | undefined;
+      if (!c) {
+        if (!create) return undefined;
+        c = new Map();
+        node.set(p.chain, c);
+      }
+      node = c;
+      key = p.destinationNorm ?? normaliseDestination(p.chain, p.destination);
+    } else {
+      key = f === 'wallet' ? p.wallet : f === 'asset' ? p.asset : f === 'chain' ? p.chain : p.requestedBy;
+    }
+    const next = node.get(key);
+    if (i === last) {
+      if (next) return next as Series;
+      if (!create) return undefined;
+      const s: Series = { times: [], prefix: [0n] };
+      node.set(key, s);
+      return s;
+    }
+    if (next) node = next as Node;
+    else {
+      if (!create) return undefined;
+      const n: Node = new Map();
+      node.set(key, n);
+      node = n;
+    }
+  }
+  return undefined;
+}
+
+function probeOf(e: LedgerEntry): LedgerProbe {
+  return e;
+}
+
 export class LedgerIndex {
   private readonly items: Indexed[] = [];
-  private readonly groupings = new Map<string, Map<string, Series>>();
-  private readonly bySpecArray = new WeakMap<readonly LedgerField[], Map<string, Series>>();
-  private readonly paid = new Set<string>();
+  private readonly groupings = new Map<string, { fields: readonly LedgerField[]; root: Node }>();
+  private readonly bySpecArray = new WeakMap<readonly LedgerField[], Node>();
+  /** wallet → chain → normalised destination */
+  private readonly paid = new Map<string, Map<string, Set<string>>>();
 
   constructor(entries: readonly LedgerEntry[] = []) {
     entries.forEach((e, i) => {
       this.items.push(parseEntry(e, i));
     });
     this.items.sort((a, b) => a.t - b.t);
-    for (const it of this.items)
-      this.paid.add(it.entry.wallet + SEP + destinationKey(it.entry.chain, it.entry.destination));
+    for (const it of this.items) this.markPaid(it.entry);
   }
 
   get size(): number {
     return this.items.length;
+  }
+
+  private markPaid(e: LedgerEntry): void {
+    let w = this.paid.get(e.wallet);
+    if (!w) {
+      w = new Map();
+      this.paid.set(e.wallet, w);
+    }
+    let c = w.get(e.chain);
+    if (!c) {
+      c = new Set();
+      w.set(e.chain, c);
+    }
+    c.add(normaliseDestination(e.chain, e.destination));
   }
 
   /** Appends a signed withdrawal (any order; in-order appends are O(1) per grouping). */
@@ -105,66 +155,57 @@ export class LedgerIndex {
     const it = parseEntry(entry, this.items.length);
     const last = this.items[this.items.length - 1];
     if (!last || last.t <= it.t) this.items.push(it);
-    else
-      this.items.splice(
-        lowerBound(
-          this.items.map((x) => x.t),
-          it.t + 1,
-        ),
-        0,
-        it,
-      );
-    this.paid.add(entry.wallet + SEP + destinationKey(entry.chain, entry.destination));
-    for (const [spec, series] of this.groupings) {
-      const fields = spec.split(',') as LedgerField[];
-      const k = groupKey(fields, entry);
-      let s = series.get(k);
-      if (!s) {
-        s = { times: [], prefix: [0n] };
-        series.set(k, s);
+    else {
+      let lo = 0;
+      let hi = this.items.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.items[mid]!.t <= it.t) lo = mid + 1;
+        else hi = mid;
       }
-      insertIntoSeries(s, it.t, it.amount);
+      this.items.splice(lo, 0, it);
+    }
+    this.markPaid(entry);
+    for (const { fields, root } of this.groupings.values()) {
+      insertIntoSeries(seriesFor(root, fields, probeOf(entry), true)!, it.t, it.amount);
     }
   }
 
   /** Whether `wallet` has ever paid `destination` on `chain` (the `firstTime` condition). */
-  hasPaid(wallet: string, chain: string, destination: string): boolean {
-    return this.paid.has(wallet + SEP + destinationKey(chain, destination));
+  hasPaid(wallet: string, chain: string, destination: string, destinationNorm?: string): boolean {
+    return (
+      this.paid
+        .get(wallet)
+        ?.get(chain)
+        ?.has(destinationNorm ?? normaliseDestination(chain, destination)) ?? false
+    );
   }
 
   /** Sum and count of entries in the group of `probe` stamped at or after `sinceMs`. */
-  usage(
-    fields: readonly LedgerField[],
-    probe: { wallet: string; asset: string; chain: string; destination: string; requestedBy: string },
-    sinceMs: number,
-  ): { sum: bigint; count: number } {
-    const series = this.grouping(fields).get(groupKey(fields, probe));
+  usage(fields: readonly LedgerField[], probe: LedgerProbe, sinceMs: number): { sum: bigint; count: number } {
+    const series = seriesFor(this.grouping(fields), fields, probe, false);
     if (!series) return { sum: 0n, count: 0 };
+    const n = series.times.length;
     const i = lowerBound(series.times, sinceMs);
-    return { sum: series.prefix[series.times.length]! - series.prefix[i]!, count: series.times.length - i };
+    return { sum: i === 0 ? series.prefix[n]! : series.prefix[n]! - series.prefix[i]!, count: n - i };
   }
 
-  private grouping(fields: readonly LedgerField[]): Map<string, Series> {
+  private grouping(fields: readonly LedgerField[]): Node {
     const hit = this.bySpecArray.get(fields);
     if (hit) return hit;
     const spec = fields.join(',');
     let g = this.groupings.get(spec);
     if (!g) {
-      g = new Map();
+      g = { fields: [...fields], root: new Map() };
       for (const it of this.items) {
-        const k = groupKey(fields, it.entry);
-        let s = g.get(k);
-        if (!s) {
-          s = { times: [], prefix: [0n] };
-          g.set(k, s);
-        }
+        const s = seriesFor(g.root, g.fields, probeOf(it.entry), true)!;
         s.times.push(it.t);
         s.prefix.push(s.prefix[s.prefix.length - 1]! + it.amount);
       }
       this.groupings.set(spec, g);
     }
-    this.bySpecArray.set(fields, g);
-    return g;
+    this.bySpecArray.set(fields, g.root);
+    return g.root;
   }
 }
 

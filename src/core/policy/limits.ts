@@ -1,5 +1,5 @@
 import type { CompiledLimit } from './compile.ts';
-import { resolveCached } from './compile.ts';
+import { resolveCached, resolvedText } from './compile.ts';
 import type { LedgerField, LedgerIndex } from './ledger.ts';
 import { balanceUnknown, type Facts, tooPrecise } from './match.ts';
 import type { ApprovalRequirement, Finding, LimitUsage } from './types.ts';
@@ -47,6 +47,7 @@ export function evaluateLimits(
     chain: f.intent.chain,
     destination: f.intent.destination,
     requestedBy: f.intent.requestedBy,
+    destinationNorm: f.destinationNorm,
   };
   for (const l of limits) {
     if (!applies(l, f)) continue;
@@ -82,7 +83,7 @@ export function evaluateLimits(
             kind: 'sum',
             window: l.windowText!,
             used: used.toString(),
-            max: max.toString(),
+            max: resolvedText(l.sum, max),
             wouldBe: wouldBe.toString(),
             exceeded: over,
             key: keyOf(l.sumPer, f),

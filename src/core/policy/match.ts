@@ -12,6 +12,8 @@ export interface Facts {
   requester: Requester;
   screening: string;
   known: AddressBookEntry | undefined;
+  /** the destination as the ledger and address book key it (lower-case for EVM) */
+  destinationNorm: string;
   firstTime: boolean;
   lookalike: boolean;
   /** undefined = not in the context (a %-condition then blocks) */
