@@ -5,6 +5,10 @@ export const AUDIT_SQL = {
   head: 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
   insertMany: `INSERT INTO audit_log (seq, at, kind, actor, subject, body, prev_hash, hash)
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+  /** Inserts only if $9 is still the head hash (NULL: the log is empty); rowCount 0 otherwise. */
+  insertManyIfHead: `INSERT INTO audit_log (seq, at, kind, actor, subject, body, prev_hash, hash)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+    WHERE (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) IS NOT DISTINCT FROM $9::text`,
   insertCheckpoint:
     'INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)',
   checkpointAt: 'SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq = $1',

@@ -45,6 +45,8 @@ export class AuditLog {
   private readonly queue: Waiter[] = [];
   private flushing = false;
   private readonly maxBatch: number;
+  /** The head after this process's last committed group (undefined = unknown, read it). */
+  private cachedHead: { seq: number; hash: string } | null | undefined = undefined;
   private readonly checkpointEvery: number;
 
   constructor(
@@ -157,6 +159,9 @@ export class AuditLog {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
+        // Let every writer resolved by the previous commit enqueue its next entry first; otherwise
+        // the first one would go alone and batches would alternate 1, n-1, 1, n-1…
+        await new Promise<void>((r) => setImmediate(r));
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const recs = await this.db.transaction((tx) =>
@@ -165,8 +170,11 @@ export class AuditLog {
               batch.map((w) => w.entry),
             ),
           );
+          const last = recs[recs.length - 1]!;
+          this.cachedHead = { seq: last.seq, hash: last.hash };
           for (let i = 0; i < batch.length; i++) batch[i]!.resolve(recs[i]!);
         } catch (e) {
+          this.cachedHead = undefined;
           for (const w of batch) w.reject(e);
         }
       }
@@ -180,25 +188,38 @@ export class AuditLog {
     entries: ReturnType<typeof prepareEntry>[],
   ): Promise<AuditRecord[]> {
     if (entries.length === 0) return [];
+    // The lock is its own statement: in READ COMMITTED a statement's snapshot is taken when it
+    // starts, so only a statement issued after the lock is granted sees the latest head.
     await advisoryXactLock(tx, LOCKS.auditAppend);
-    const head = await readHead(tx);
-    const recs = chainEntries(head, this.options.now(), entries);
-    await tx.query(AUDIT_SQL.insertMany, [
-      recs.map((r) => r.seq),
-      recs.map((r) => r.at),
-      recs.map((r) => r.kind),
-      recs.map((r) => r.actor),
-      recs.map((r) => r.subject),
-      recs.map((r) => r.body),
-      recs.map((r) => r.prevHash),
-      recs.map((r) => r.hash),
-    ]);
-    const n = this.checkpointEvery;
+    const at = this.options.now();
+    // Fast path: chain onto the head this process last wrote and insert only if it is still the
+    // head (one round trip instead of two). Another process may have appended since: then read the
+    // head and chain again. Either way the lock is held, so nobody can move the head meanwhile.
+    const cached = this.cachedHead;
+    let head: { seq: number; hash: string } | null = null;
+    let recs: AuditRecord[] | null = null;
+    if (cached !== undefined) {
+      const tentative = chainEntries(cached, at, entries);
+      const r = await tx.query(AUDIT_SQL.insertManyIfHead, [
+        ...insertParams(tentative),
+        cached?.hash ?? null,
+      ]);
+      if (r.rowCount > 0) {
+        head = cached;
+        recs = tentative;
+      }
+    }
+    if (!recs) {
+      head = await readHead(tx);
+      recs = chainEntries(head, at, entries);
+      await tx.query(AUDIT_SQL.insertMany, insertParams(recs));
+    }
     const last = recs[recs.length - 1]!;
+    const n = this.checkpointEvery;
     if (n > 0 && Math.floor(last.seq / n) > Math.floor((head?.seq ?? 0) / n)) {
       // Checkpoint the highest multiple of N in this batch, so checkpoints sit at N, 2N, 3N…
-      const at = Math.floor(last.seq / n) * n;
-      await this.writeCheckpoint(tx, this.options.signer!, recs[at - recs[0]!.seq]!);
+      const cpSeq = Math.floor(last.seq / n) * n;
+      await this.writeCheckpoint(tx, this.options.signer!, recs[cpSeq - recs[0]!.seq]!);
     }
     return recs;
   }
@@ -220,6 +241,19 @@ export class AuditLog {
     await tx.query(AUDIT_SQL.insertCheckpoint, [cp.seq, cp.hash, cp.at, cp.keyId, cp.signature]);
     return cp;
   }
+}
+
+function insertParams(recs: AuditRecord[]): unknown[] {
+  return [
+    recs.map((r) => r.seq),
+    recs.map((r) => r.at),
+    recs.map((r) => r.kind),
+    recs.map((r) => r.actor),
+    recs.map((r) => r.subject),
+    recs.map((r) => r.body),
+    recs.map((r) => r.prevHash),
+    recs.map((r) => r.hash),
+  ];
 }
 
 async function readHead(q: Queryable): Promise<{ seq: number; hash: string } | null> {

@@ -35,11 +35,14 @@ beforeAll(async () => {
   const log = new AuditLog(db, { now: testClock() });
   await Promise.all(Array.from({ length: 120 }, (_, i) => log.append(sampleEntry(i))));
   await db.close();
-}, 120_000);
+}, 300_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('custos init', () => {
+// Every case spawns `node bin/custos.mjs` (tsx start-up + PGlite): generous on a loaded 2-core box.
+const SLOW = { timeout: 300_000 };
+
+describe('custos init', SLOW, () => {
   it('writes a strict config and a 0600 encrypted keystore', () => {
     expect(nodeKey).toMatch(/^[0-9a-f]{64}$/);
     expect(statSync(join(node, 'node-key.json')).mode & 0o777).toBe(0o600);
@@ -59,7 +62,7 @@ describe('custos init', () => {
   });
 });
 
-describe('custos audit', () => {
+describe('custos audit', SLOW, () => {
   const out = join(dir, 'log.ndjson');
 
   it('signs a checkpoint, verifies the database, exports and verifies the file offline', () => {

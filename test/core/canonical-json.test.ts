@@ -105,3 +105,16 @@ describe('parseStrictJson', () => {
     expect(() => parseStrictJson('{"a":1,}')).toThrow(expect.objectContaining({ code: 'MALFORMED_JSON' }));
   });
 });
+
+describe('canonicalJson against the canonicalize package (differential)', () => {
+  it('agrees on arbitrary JSON values', async () => {
+    const fc = (await import('fast-check')).default;
+    const reference = (await import('canonicalize')).default as unknown as (v: unknown) => string;
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        expect(canonicalJson(v)).toBe(reference(v));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

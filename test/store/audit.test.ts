@@ -42,6 +42,30 @@ describe.each(backends)('audit log on $name', (backend) => {
     expect(Number(rows[0]!.d)).toBe(1600); // no two entries share a predecessor: no fork
   });
 
+  it('the database itself refuses a second entry with the same predecessor (a fork)', async () => {
+    const db = await backend.open();
+    const log = new AuditLog(db, { now: testClock() });
+    const [a] = await Promise.all([log.append(sampleEntry(1)), log.append(sampleEntry(2))]);
+    const fork = { ...a!, seq: 3, subject: 'fork' };
+    await expect(
+      tamper(db, [
+        [
+          'INSERT INTO audit_log (seq, at, kind, actor, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+          [
+            3,
+            fork.at,
+            fork.kind,
+            fork.actor,
+            fork.subject,
+            fork.body,
+            fork.prevHash,
+            auditHash(fork.prevHash, fork),
+          ],
+        ],
+      ]),
+    ).rejects.toThrow(/audit_log_prev_hash_key/);
+  });
+
   it('appendInTx commits or rolls back together with the caller state', async () => {
     const db = await backend.open();
     const log = new AuditLog(db, { now: testClock() });
@@ -59,8 +83,13 @@ describe.each(backends)('audit log on $name', (backend) => {
       return log.appendInTx(tx, [sampleEntry(1), sampleEntry(2)]);
     });
     expect(recs.map((r) => r.seq)).toEqual([1, 2]);
+    // A second AuditLog (another process) appends; the first one's cached head is now stale.
+    const other = new AuditLog(db, { now: testClock() });
     await log.append(sampleEntry(3));
-    expect(await log.verify({ trustedKeys: [] })).toMatchObject({ ok: true, entries: 3 });
+    await other.append(sampleEntry(4));
+    await log.append(sampleEntry(5));
+    await other.append(sampleEntry(6));
+    expect(await log.verify({ trustedKeys: [] })).toMatchObject({ ok: true, entries: 6 });
   });
 
   it('refuses malformed entries before touching the database', async () => {
@@ -129,6 +158,8 @@ describe.each(backends)('audit log on $name', (backend) => {
     };
     const hash = auditHash(rows[0]!.hash as string, forged);
     await tamper(db, [
+      // A superuser can also drop the constraint that refuses two entries with one predecessor.
+      ['ALTER TABLE audit_log DROP CONSTRAINT audit_log_prev_hash_key'],
       ['UPDATE audit_log SET seq = -seq WHERE seq >= 150'],
       ['UPDATE audit_log SET seq = 1 - seq WHERE seq < 0'],
       [

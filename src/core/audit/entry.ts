@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import { canonicalJson } from '../encoding/canonical-json.ts';
 import { InvalidInputError } from '../errors/base.ts';
 
@@ -8,8 +8,11 @@ import { InvalidInputError } from '../errors/base.ts';
  * Protocol constant, version 1:
  *
  *   canonical entry = RFC 8785 JCS of {"actor","at","body","kind","seq","subject"}
- *   hash(n)         = SHA-256( "CUSTOS-AUDIT-V1\n" || raw 32 bytes of hash(n-1) || UTF-8(canonical entry n) )
- *   hash(0)         = 32 zero bytes (the genesis "previous hash")
+ *   hash(n)         = lower-case hex of SHA-256( UTF-8( "CUSTOS-AUDIT-V1\n" || hash(n-1) || canonical entry n ) )
+ *   hash(0)         = "000…0" (64 zeros: the genesis "previous hash")
+ *
+ * i.e. the previous hash enters as its 64 hex characters, so the whole input is one line of text
+ * an auditor can rebuild with printf and sha256sum.
  *
  * `body` is stored as its canonical JSON text, exactly as hashed, so verification hashes the stored
  * text without parsing it. The domain tag keeps an audit hash from ever equalling an intent, approval
@@ -18,7 +21,6 @@ import { InvalidInputError } from '../errors/base.ts';
 export const AUDIT_DOMAIN_TAG = 'CUSTOS-AUDIT-V1\n';
 export const GENESIS_HASH = '0'.repeat(64);
 
-const TAG = Buffer.from(AUDIT_DOMAIN_TAG, 'utf8');
 const HASH_RE = /^[0-9a-f]{64}$/;
 /** Entry kinds are dotted lower-case names (`intent.created`, `cosigner.refused`). */
 const KIND_RE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
@@ -60,14 +62,17 @@ export function canonicalEntryText(e: Omit<AuditRecord, 'prevHash' | 'hash'>): s
   return `{"actor":${JSON.stringify(e.actor)},"at":${JSON.stringify(e.at)},"body":${e.body},"kind":${JSON.stringify(e.kind)},"seq":${e.seq},"subject":${JSON.stringify(e.subject)}}`;
 }
 
-/** hash(n) as raw bytes, given the raw bytes of hash(n-1). */
-export function auditHashRaw(prevHashRaw: Uint8Array, e: Omit<AuditRecord, 'prevHash' | 'hash'>): Buffer {
-  return createHash('sha256').update(TAG).update(prevHashRaw).update(canonicalEntryText(e), 'utf8').digest();
+/**
+ * hash(n) from the hex hash(n-1). One-shot `crypto.hash` over one string: no hasher object per
+ * entry, which is what makes verification run at several hundred thousand entries per second.
+ */
+export function auditHashUnchecked(prevHash: string, e: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
+  return oneShotHash('sha256', AUDIT_DOMAIN_TAG + prevHash + canonicalEntryText(e), 'hex');
 }
 
 export function auditHash(prevHash: string, e: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
   if (!isHashHex(prevHash)) throw new InvalidInputError('INVALID_HASH', 'prevHash', 'not a SHA-256 hex hash');
-  return auditHashRaw(Buffer.from(prevHash, 'hex'), e).toString('hex');
+  return auditHashUnchecked(prevHash, e);
 }
 
 /** Validates an entry to append and returns it with its body in canonical form. */
@@ -98,16 +103,13 @@ export function chainEntries(
   if (!AT_RE.test(at)) throw new InvalidInputError('INVALID_AUDIT_ENTRY', 'at', 'at must be RFC 3339 UTC');
   let seq = head?.seq ?? 0;
   let prevHash = head?.hash ?? GENESIS_HASH;
-  let prevRaw: Uint8Array = Buffer.from(prevHash, 'hex');
   const out: AuditRecord[] = [];
   for (const p of entries) {
     seq++;
     const rec = { seq, at, kind: p.kind, actor: p.actor, subject: p.subject, body: p.body };
-    const raw = auditHashRaw(prevRaw, rec);
-    const hash = raw.toString('hex');
+    const hash = auditHashUnchecked(prevHash, rec);
     out.push({ ...rec, prevHash, hash });
     prevHash = hash;
-    prevRaw = raw;
   }
   return out;
 }

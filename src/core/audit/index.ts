@@ -10,7 +10,7 @@ export {
   type AuditEntryInput,
   type AuditRecord,
   auditHash,
-  auditHashRaw,
+  auditHashUnchecked,
   canonicalEntryText,
   chainEntries,
   GENESIS_HASH,

@@ -1,5 +1,5 @@
 import { type AuditCheckpoint, verifyCheckpointSignature } from './checkpoint.ts';
-import { type AuditRecord, auditHashRaw, GENESIS_HASH, isHashHex } from './entry.ts';
+import { type AuditRecord, auditHashUnchecked, GENESIS_HASH, isHashHex } from './entry.ts';
 
 /**
  * Offline verification of an audit log: a stream of entries (in the order stored or exported) plus
@@ -86,7 +86,6 @@ export class AuditVerifier {
   private readonly trusted: ReadonlySet<string>;
   private expectedSeq = 1;
   private prevHash = GENESIS_HASH;
-  private prevRaw: Uint8Array = new Uint8Array(32);
   private prevEntryPrevHash: string | null = null;
   private count = 0;
   private checkpointCount = 0;
@@ -138,8 +137,7 @@ export class AuditVerifier {
       // seq when rows were renumbered or swapped); if it does, the previous entry was rewritten and
       // re-hashed (its successor still links to the original). Either way, when the hash it links
       // to turns up later in the stream, the rows were reordered.
-      const selfOk =
-        isHashHex(e.prevHash) && auditHashRaw(Buffer.from(e.prevHash, 'hex'), e).toString('hex') === e.hash;
+      const selfOk = isHashHex(e.prevHash) && auditHashUnchecked(e.prevHash, e) === e.hash;
       const seq = selfOk ? expected - 1 : expected;
       this.pend({
         failure: failure('edit', seq, `entry ${expected} does not link to entry ${expected - 1}`, {
@@ -150,8 +148,8 @@ export class AuditVerifier {
       });
       return;
     }
-    const raw = auditHashRaw(this.prevRaw, e);
-    const hash = raw.toString('hex');
+    // e.prevHash === this.prevHash here: a valid hex hash.
+    const hash = auditHashUnchecked(e.prevHash, e);
     if (hash !== e.hash) {
       this.pend({
         failure: failure('edit', expected, `entry ${expected} does not match its hash`),
@@ -198,7 +196,6 @@ export class AuditVerifier {
     }
     this.prevEntryPrevHash = e.prevHash;
     this.prevHash = hash;
-    this.prevRaw = raw;
     this.expectedSeq = expected + 1;
     this.count++;
   }

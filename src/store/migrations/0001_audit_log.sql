@@ -8,7 +8,9 @@ CREATE TABLE audit_log (
   subject    text NOT NULL,
   body       text NOT NULL,          -- RFC 8785 canonical JSON, as hashed
   prev_hash  text NOT NULL,
-  hash       text NOT NULL UNIQUE
+  hash       text NOT NULL UNIQUE,
+  -- No two entries may share a predecessor: the database itself refuses a fork of the chain.
+  UNIQUE (prev_hash)
 );
 
 CREATE TABLE audit_checkpoints (
