@@ -31,6 +31,11 @@ export interface WatchtowerOptions {
   startBlock?: bigint;
   /** how many scanned blocks to remember for reorg detection */
   keep?: number;
+  /**
+   * Every N blocks, read slot 0 of EVERY registered Safe, not only the ones the block touched
+   * (defence in depth against a write path that emits no log; 0 = off).
+   */
+  sweepEvery?: number;
 }
 
 /**
@@ -46,7 +51,7 @@ export class EvmWatchtower {
   private running: Promise<unknown> | undefined;
 
   constructor(opts: WatchtowerOptions) {
-    this.o = { confirmations: 0, keep: 128, ...opts };
+    this.o = { confirmations: 0, keep: 128, sweepEvery: 0, ...opts };
     this.index = buildCustodyIndex(opts.chain, opts.wallets);
   }
 
@@ -125,11 +130,18 @@ export class EvmWatchtower {
   /** Matches one block and delivers its alerts. */
   async scan(block: WatchBlock): Promise<EvmAlert[]> {
     const singletons = new Map<string, Address>();
-    await Promise.all(
-      touchedSafes(block, this.index).map(async (safe) => {
-        singletons.set(safe.toLowerCase(), await readSafeSingleton(this.o.client, safe, block.number));
-      }),
-    );
+    const sweep = this.o.sweepEvery > 0 && block.number % BigInt(this.o.sweepEvery) === 0n;
+    const safes = sweep
+      ? [...this.index.safes.values()].map((w) => w.config.address)
+      : touchedSafes(block, this.index);
+    // bounded concurrency: a full sweep may cover thousands of Safes
+    for (let i = 0; i < safes.length; i += 32) {
+      await Promise.all(
+        safes.slice(i, i + 32).map(async (safe) => {
+          singletons.set(safe.toLowerCase(), await readSafeSingleton(this.o.client, safe, block.number));
+        }),
+      );
+    }
     const lookup = this.o.lookup as MatchLookup & {
       prepare?: (c: ReturnType<typeof matchCandidates>) => Promise<void>;
     };

@@ -1,6 +1,6 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { encodeFunctionData, erc20Abi, parseAbi } from 'viem';
+import { encodeFunctionData, erc20Abi, pad, parseAbi } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeSafeTxHashes, parseSafeVersion } from '../../src/core/chains/evm/safe-hash.ts';
@@ -324,5 +324,31 @@ describe('watchtower on anvil', () => {
     } finally {
       await backend.cleanup();
     }
+  });
+
+  it('a periodic sweep reads slot 0 of every Safe, even one no block touched', async () => {
+    const quiet = await w.newSafe('safe-quiet', '1.4.1', false);
+    const seen: EvmAlert[] = [];
+    const t3 = new EvmWatchtower({
+      chain: CHAIN,
+      client: w.anvil.client,
+      wallets: [quiet],
+      store: memoryCursorStore(),
+      lookup,
+      onAlert: (a) => void seen.push(a),
+      sweepEvery: 1,
+      startBlock: (await w.anvil.client.getBlockNumber({ cacheTime: 0 })) + 1n,
+    });
+    // Storage rewritten with no transaction and no log at all (a stand-in for any unlogged path).
+    await w.anvil.rpc('anvil_setStorageAt', [
+      quiet.config.address,
+      '0x0',
+      pad(attacker.address.toLowerCase() as Hex),
+    ]);
+    await w.anvil.mine(1);
+    await t3.poll();
+    expect(seen.map((a) => [a.code, a.wallet, a.details.field, a.txHash])).toEqual([
+      ['WALLET_CONFIG_CHANGE', 'safe-quiet', 'singleton', null],
+    ]);
   });
 });
