@@ -19,7 +19,12 @@ export const cosignerConfigSchema = z
     /** This co-signer's id: signed requests must name it as their audience. */
     id: z.string().regex(ID),
     listen: z
-      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535),
+        /** TLS (PEM files); without it, bind to loopback or a private link only. */
+        tls: z.object({ certFile: z.string(), keyFile: z.string() }).strict().optional(),
+      })
       .strict(),
     store: z
       .object({

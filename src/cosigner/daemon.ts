@@ -137,7 +137,11 @@ export async function startCosigner(
         }
       : {}),
   };
-  const app = buildServer(deps);
+  const tls = config.listen.tls;
+  const app = buildServer(
+    deps,
+    tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } } : {},
+  );
   const address = await app.listen({ host: config.listen.host, port: config.listen.port });
   log(
     JSON.stringify({

@@ -1,4 +1,12 @@
-import { type Address, type Chain, createPublicClient, defineChain, http, type PublicClient, type Transport } from 'viem';
+import {
+  type Address,
+  type Chain,
+  createPublicClient,
+  defineChain,
+  http,
+  type PublicClient,
+  type Transport,
+} from 'viem';
 import type { HotChainState, SafeChainState } from '../core/chains/evm/index.ts';
 import { fail, ok, type Result } from '../core/errors/base.ts';
 import { readHotChainState, readSafeChainState } from '../evm/chain-state.ts';
@@ -16,7 +24,10 @@ export interface EvmChainReader {
 
 type Client = PublicClient<Transport, Chain>;
 
-export function viemChainReader(rpcUrls: Record<string /* CAIP-2 */, string>, timeoutMs = 5_000): EvmChainReader {
+export function viemChainReader(
+  rpcUrls: Record<string /* CAIP-2 */, string>,
+  timeoutMs = 5_000,
+): EvmChainReader {
   const clients = new Map<string, Client>();
   const client = (chain: string): Client | undefined => {
     const url = rpcUrls[chain];

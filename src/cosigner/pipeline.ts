@@ -169,7 +169,13 @@ export async function handleSign(deps: PipelineDeps, req: IncomingRequest): Prom
         });
       // Velocity limits again, now that concurrent signings are serialized by the lock.
       const again = await evaluate(tx);
-      checkDecision(deps, again, intent!, body.approvals, trust, nowMs, nowIso);
+      // Same decision as before the lock: the approvals and delay were already checked for it.
+      if (
+        again.decision !== policy.decision ||
+        again.delayMs !== policy.delayMs ||
+        JSON.stringify(again.requirement) !== JSON.stringify(policy.requirement)
+      )
+        checkDecision(deps, again, intent!, body.approvals, trust, nowMs, nowIso);
       let result: Awaited<ReturnType<typeof signVerified>>;
       try {
         result = await signVerified(deps.signer, v.value, body.tx);

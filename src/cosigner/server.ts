@@ -14,8 +14,19 @@ import { verifyRefusalLog } from './refusal-log.ts';
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
-export function buildServer(deps: PipelineDeps, opts: { logger?: boolean } = {}): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: MAX_BODY_BYTES });
+export function buildServer(
+  deps: PipelineDeps,
+  opts: { logger?: boolean; https?: { cert: string | Buffer; key: string | Buffer } } = {},
+): FastifyInstance {
+  const app = (
+    opts.https
+      ? Fastify({
+          logger: opts.logger ?? false,
+          bodyLimit: MAX_BODY_BYTES,
+          https: { ...opts.https, minVersion: 'TLSv1.2' },
+        })
+      : Fastify({ logger: opts.logger ?? false, bodyLimit: MAX_BODY_BYTES })
+  ) as FastifyInstance;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
