@@ -1,9 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { fromRlp, keccak256, serializeTransaction } from 'viem';
-import { privateKeyToAddress } from 'viem/accounts';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { fromRlp, keccak256, parseTransaction, serializeTransaction, toRlp } from 'viem';
+import { privateKeyToAccount, privateKeyToAddress } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
+import { signHotTx } from '../../src/core/chains/evm/sign.ts';
 import { decodeSignedTransaction, decodeUnsignedEip1559 } from '../../src/core/chains/evm/tx-decode.ts';
 import type { Hex } from '../../src/core/chains/evm/types.ts';
+import { memorySigner } from '../../src/keys/memory.ts';
 
 const VEC = new URL('../../../shared/vectors/ethereum/', import.meta.url);
 const TT = new URL('ethereum-tests-TransactionTests/', VEC);
@@ -104,5 +107,68 @@ describe('unsigned EIP-1559 decoding', () => {
     const raw = serializeTransaction(tx);
     const tampered = raw.replace('827a6903', '827a69820003') as Hex; // chainId 31337 then nonce 0x03 → 0x0003
     expect(decodeUnsignedEip1559(tampered).ok).toBe(false);
+  });
+});
+
+describe('ethereumjs-tx: EIP-155 (Vitalik) vectors and raw field lists', () => {
+  const read = (f: string) => JSON.parse(readFileSync(new URL(`ethereumjs-tx/${f}`, VEC), 'utf8'));
+  const vitalik = read('ttTransactionTestEip155VitaliksTests.json') as {
+    rlp: Hex;
+    hash: string;
+    sender: string;
+  }[];
+  it.each(vitalik.map((v, i) => [i, v] as const))(
+    'EIP-155 vector %i: sender and signing hash',
+    async (_i, v) => {
+      const r = await decodeSignedTransaction(v.rlp, { chainId: 1n });
+      expect(r.ok, r.ok ? '' : r.code).toBe(true);
+      if (!r.ok) return;
+      expect(r.value.from.toLowerCase()).toBe(`0x${v.sender}`);
+      // "hash" in these vectors is the EIP-155 signing hash (unsigned payload with chainId, 0, 0).
+      const {
+        r: _r,
+        s: _s,
+        v: _v,
+        yParity: _y,
+        ...unsigned
+      } = parseTransaction(v.rlp) as Record<string, unknown>;
+      expect(keccak256(serializeTransaction({ ...unsigned, chainId: 1 } as never))).toBe(`0x${v.hash}`);
+    },
+  );
+
+  // txs.json / eip2930txs.json / eip1559txs.json give fields, a private key and its address: the
+  // key must sign (EIP-1559 through signHotTx and the memory signer backend) a transaction that
+  // decodes strictly back to that address.
+  const lists = [
+    ...(read('eip2930txs.json') as { privateKey: string; sendersAddress: string; raw: unknown[] }[]).map(
+      (v) => ['eip2930', v] as const,
+    ),
+    ...(read('eip1559txs.json') as { privateKey: string; sendersAddress: string; raw: unknown[] }[]).map(
+      (v) => ['eip1559', v] as const,
+    ),
+    ...(read('txs.json') as { privateKey: string; sendersAddress: string; raw: unknown[] }[])
+      .filter((v) => /^[0-9a-f]{40}$/.test(v.sendersAddress))
+      .map((v) => ['legacy', v] as const),
+  ];
+  it.each(lists.map(([t, v], i) => [`${t} #${i}`, t, v] as const))('%s', async (_n, type, v) => {
+    const key = `0x${v.privateKey}` as Hex;
+    const account = privateKeyToAccount(key);
+    expect(account.address.toLowerCase()).toBe(`0x${v.sendersAddress}`);
+    const raw = (
+      type === 'legacy'
+        ? toRlp(v.raw as Hex[])
+        : `0x${type === 'eip2930' ? '01' : '02'}${toRlp(v.raw as Hex[]).slice(2)}`
+    ) as Hex;
+    const { r: _r, s: _s, v: _v, yParity: _y, ...fields } = parseTransaction(raw) as Record<string, unknown>;
+    let signed: Hex;
+    if (type === 'eip1559') {
+      const signer = memorySigner('vector', hexToBytes(v.privateKey));
+      signed = await signHotTx(serializeTransaction(fields as never), signer);
+    } else {
+      signed = await account.signTransaction(fields as never);
+    }
+    const r = await decodeSignedTransaction(signed, { allowUnprotectedLegacy: true });
+    expect(r.ok, r.ok ? '' : `${r.code} ${r.message}`).toBe(true);
+    if (r.ok) expect(r.value.from).toBe(account.address);
   });
 });
