@@ -8,6 +8,7 @@ import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerPrincipalCommands } from './commands/principal.ts';
+import { registerServeCommands } from './commands/serve.ts';
 import { registerVerifyPsbtCommands } from './commands/verify-psbt.ts';
 import { registerVerifySafeCommands } from './commands/verify-safe.ts';
 
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   registerBundleCommands(program, ctx);
   registerVerifySafeCommands(program, ctx);
   registerVerifyPsbtCommands(program, ctx);
+  registerServeCommands(program, ctx);
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -31,11 +31,13 @@ export interface CoordinatorOptions {
   verifier?: SignatureVerifier;
   approvals?: ApprovalsPort;
   policy?: PolicyPort;
-  wallets: WalletRoute[];
+  /** Wallet routes; a function when they follow the trust bundle. */
+  wallets: WalletRoute[] | (() => WalletRoute[]);
   cosigners: CosignerPort[];
   chains?: ReadonlyMap<string, ChainPort>;
   directory?: DirectoryPort;
   governance?: GovernancePort;
+  trustChain?: () => unknown[];
   clock?: () => Date;
   logger?: Logger;
   http?: AppOptions;
@@ -65,7 +67,8 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
   const approvals = new ApprovalStore(o.db);
   const alerts = new AlertStore(o.db);
   const idempotency = new IdempotencyStore(o.db);
-  const wallets = new Map(o.wallets.map((w) => [w.id, w]));
+  const routes = typeof o.wallets === 'function' ? o.wallets : () => o.wallets as WalletRoute[];
+  const wallets = { get: (id: string) => routes().find((w) => w.id === id) };
   const cosigners = new Map(o.cosigners.map((c) => [c.id, c]));
   const chains = o.chains ?? new Map<string, ChainPort>();
   const metrics = new CoordinatorMetrics(
@@ -108,7 +111,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
   });
   const directory: DirectoryPort = o.directory ?? {
     principals: () => [],
-    wallets: () => o.wallets,
+    wallets: () => routes(),
     addressBook: () => [],
   };
   const app = await buildApp(
@@ -123,6 +126,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
       directory,
       ...(o.governance ? { governance: o.governance } : {}),
       ...(o.auditReader ? { audit: o.auditReader } : {}),
+      ...(o.trustChain ? { trustChain: o.trustChain } : {}),
       clock,
       readiness: async () => {
         const out: Record<string, boolean> = {};

@@ -40,7 +40,7 @@ export interface IntentServiceDeps {
   approvals: ApprovalStore;
   outbox: Outbox;
   engine: WorkflowEngine;
-  wallets: ReadonlyMap<string, WalletRoute>;
+  wallets: { get(id: string): WalletRoute | undefined };
   chains: ReadonlyMap<string, ChainPort>;
   verifier?: SignatureVerifier;
   approvalsPort?: ApprovalsPort;

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { storeBackends } from '../helpers/db.ts';
 import {
   approval,
@@ -11,6 +11,8 @@ import {
   submitBody,
 } from './helpers/fixture.ts';
 
+// Each test opens a fresh database; on a loaded 2-core machine PGlite start-up alone can take seconds.
+vi.setConfig({ testTimeout: 120_000 });
 const backends = await storeBackends();
 
 describe.each(backends)('coordinator HTTP API on $name', (backend) => {

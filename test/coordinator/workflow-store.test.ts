@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/store/db.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import { IdempotencyStore } from '../../src/store/workflow/idempotency.ts';
@@ -9,6 +9,8 @@ import { backoffMs, JobQueue } from '../../src/store/workflow/queue.ts';
 import { DATABASE_URL, storeBackends } from '../helpers/db.ts';
 import { auditDouble } from './helpers/audit-double.ts';
 
+// Each test opens a fresh database; on a loaded 2-core machine PGlite start-up alone can take seconds.
+vi.setConfig({ testTimeout: 120_000 });
 const backends = await storeBackends();
 const T0 = new Date('2026-03-01T10:00:00.000Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);

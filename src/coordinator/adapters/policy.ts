@@ -15,8 +15,13 @@ export interface PolicyAdapterDeps {
   policy: () => Policy;
   principals: () => PrincipalSet;
   addressBook: (chain: string, now: string) => Promise<AddressBookEntry[]>;
-  /** No provider → every intent screens as `unavailable` (and the default policy blocks it). */
   screening?: ScreeningProvider;
+  /**
+   * Whether the trust bundle names screening lists. Without a provider the answer is then
+   * `unavailable` (the policy decides, usually block); with no lists named it is `clear` — the
+   * same rule the co-signers apply, so both sides reach the same decision.
+   */
+  screeningRequired?: () => boolean;
 }
 
 /**
@@ -41,7 +46,7 @@ export function policyAdapter(d: PolicyAdapterDeps): PolicyPort {
         requester: { id: intent.requestedBy, roles: principal?.roles ?? [] },
         addressBook: book,
         ledger,
-        screening: screening?.status ?? 'unavailable',
+        screening: screening?.status ?? (d.screeningRequired?.() === false ? 'clear' : 'unavailable'),
         ...(screening?.lists ? { screeningLists: screening.lists } : {}),
         assets: {},
       });

@@ -31,6 +31,8 @@ export interface AppServices {
   governance?: GovernancePort;
   audit?: AuditReader;
   clock: () => Date;
+  /** The admin-signed trust bundle chain co-signers fetch (public: every byte is signed). */
+  trustChain?: () => unknown[];
   /** Extra readiness checks (co-signers reachable, chain RPC up); name → ok. */
   readiness?: () => Promise<Record<string, boolean>>;
 }

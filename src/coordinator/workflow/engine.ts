@@ -40,7 +40,7 @@ export interface EngineDeps {
   outbox: Outbox;
   approvals: ApprovalStore;
   alerts: AlertStore;
-  wallets: ReadonlyMap<string, WalletRoute>;
+  wallets: { get(id: string): WalletRoute | undefined };
   cosigners: ReadonlyMap<string, CosignerPort>;
   chains: ReadonlyMap<string, ChainPort>;
   policy?: PolicyPort;
@@ -70,7 +70,7 @@ export class WorkflowEngine {
       case JOB.build:
         return this.build(rec, now);
       case JOB.sign:
-        return this.sign(rec, String(job.payload.cosigner), now);
+        return this.sign(rec, now);
       case JOB.broadcast:
         return this.broadcast(rec, now);
       case JOB.confirm:
@@ -219,12 +219,9 @@ export class WorkflowEngine {
         event: 'built',
         actor: SYSTEM,
         details: { txDigest: unsigned!.contentDigest },
-        enqueue: wallet.cosigners.map((c) => ({
-          kind: JOB.sign,
-          payload: { intentId: rec.id, cosigner: c },
-          dedupKey: `sign:${rec.id}:${c}`,
-          maxAttempts: 10_000,
-        })),
+        enqueue: [
+          { kind: JOB.sign, payload: { intentId: rec.id }, dedupKey: `sign:${rec.id}`, maxAttempts: 10_000 },
+        ],
       },
       now,
     );
@@ -244,22 +241,69 @@ export class WorkflowEngine {
     };
   }
 
-  private async sign(rec: IntentRecord, cosignerId: string, now: Date): Promise<StepOutcome> {
+  /**
+   * Asks every co-signer of the wallet that has not answered yet, in parallel, with the same
+   * recorded request. A refusal by any of them fails the intent (each refusal raises its own
+   * critical alert); a co-signer that cannot be reached makes the job retry with backoff — the
+   * ones that already signed are not asked again, and the one that was down gets the very same
+   * request when it returns (its own ledger refuses a different transaction for this intent).
+   */
+  private async sign(rec: IntentRecord, now: Date): Promise<StepOutcome> {
     if (rec.state !== 'signing') return DONE;
-    const step = `sign:${cosignerId}`;
-    const existing = await this.d.outbox.get(rec.id, step);
-    if (existing && existing.status !== 'pending') return this.maybeSigned(rec.id, now);
-    const cosigner = this.d.cosigners.get(cosignerId);
-    if (!cosigner) {
-      await this.failIntent(rec, 'COSIGNER_UNKNOWN', `co-signer ${cosignerId} is not configured`);
+    const wallet = this.d.wallets.get(rec.wallet);
+    if (!wallet) {
+      await this.failIntent(rec, 'UNKNOWN_WALLET', 'no wallet route for this intent');
       return DONE;
     }
-    // Resume with the recorded request if there is one; otherwise record it before sending.
-    const req = existing ? (existing.content as SignRequest) : await this.signRequest(rec);
-    if (!req) {
+    const fresh = await this.signRequest(rec);
+    if (!fresh) {
       await this.failIntent(rec, 'OUTBOX_MISSING', 'no unsigned transaction recorded for a signing intent');
       return DONE;
     }
+    const outcomes = await Promise.all(wallet.cosigners.map((c) => this.askOne(rec, c, fresh, now)));
+    const refused = outcomes.find((o) => o.kind === 'refused');
+    if (refused && refused.kind === 'refused') {
+      await this.failIntent(rec, refused.code, refused.message, refused.details);
+      return DONE;
+    }
+    const down = outcomes.find((o) => o.kind === 'unavailable');
+    if (down && down.kind === 'unavailable') return { kind: 'retry', code: down.code, message: down.message };
+    return this.maybeSigned(rec.id, this.d.clock());
+  }
+
+  private async askOne(
+    rec: IntentRecord,
+    cosignerId: string,
+    fresh: SignRequest,
+    now: Date,
+  ): Promise<
+    | { kind: 'done' }
+    | { kind: 'refused'; code: string; message: string; details: Record<string, unknown> }
+    | { kind: 'unavailable'; code: string; message: string }
+  > {
+    const step = `sign:${cosignerId}`;
+    const existing = await this.d.outbox.get(rec.id, step);
+    if (existing?.status === 'done') return { kind: 'done' };
+    if (existing?.status === 'failed') {
+      const r = existing.result as { code?: string; message?: string } | null;
+      return {
+        kind: 'refused',
+        code: r?.code ?? 'COSIGNER_REFUSED',
+        message: r?.message ?? 'refused',
+        details: { cosigner: cosignerId },
+      };
+    }
+    const cosigner = this.d.cosigners.get(cosignerId);
+    if (!cosigner) {
+      return {
+        kind: 'refused',
+        code: 'COSIGNER_UNKNOWN',
+        message: `co-signer ${cosignerId} is not configured`,
+        details: {},
+      };
+    }
+    // Resume with the recorded request if there is one; otherwise record it before sending.
+    const req = existing ? (existing.content as SignRequest) : fresh;
     const recorded = await this.d.outbox.record(rec.id, step, req, now);
     if (!recorded.ok) {
       await this.d.alerts.raise(
@@ -272,38 +316,47 @@ export class WorkflowEngine {
         },
         now,
       );
-      await this.failIntent(rec, recorded.code, recorded.message);
-      return DONE;
+      return {
+        kind: 'refused',
+        code: recorded.code,
+        message: recorded.message,
+        details: recorded.details ?? {},
+      };
     }
     await this.d.outbox.attempt(rec.id, step, now);
     const t0 = performance.now();
     const outcome = await cosigner.sign(req);
     this.d.metrics?.cosignerSeconds(cosignerId, (performance.now() - t0) / 1000);
-    if (outcome.kind === 'unavailable') {
-      return { kind: 'retry', code: outcome.code, message: outcome.message };
-    }
+    if (outcome.kind === 'unavailable') return outcome;
     const later = this.d.clock();
     if (outcome.kind === 'refused') {
       this.d.metrics?.cosignerRefusal(cosignerId, outcome.code);
       await this.d.outbox.settle(rec.id, step, 'failed', outcome, later);
+      const details = {
+        cosigner: cosignerId,
+        code: outcome.code,
+        step: outcome.step,
+        message: outcome.message,
+      };
       await this.d.alerts.raise(
         {
           severity: 'critical',
           code: 'COSIGNER_REFUSED',
           subject: `intent:${rec.id}`,
           message: `co-signer ${cosignerId} refused: ${outcome.code}`,
-          details: { cosigner: cosignerId, code: outcome.code, step: outcome.step, message: outcome.message },
+          details,
         },
         later,
       );
-      await this.failIntent(rec, outcome.code, `co-signer ${cosignerId} refused: ${outcome.message}`, {
-        cosigner: cosignerId,
-        step: outcome.step,
-      });
-      return DONE;
+      return {
+        kind: 'refused',
+        code: outcome.code,
+        message: `co-signer ${cosignerId} refused: ${outcome.message}`,
+        details,
+      };
     }
     await this.d.outbox.settle(rec.id, step, 'done', outcome.response.result, later);
-    return this.maybeSigned(rec.id, later);
+    return { kind: 'done' };
   }
 
   /** Under the intent's row lock: enough signatures → `signed` and the broadcast job. */

@@ -33,5 +33,16 @@ export function registerSystemRoutes(app: FastifyInstance, s: AppServices): void
     },
   );
 
+  app.get(
+    '/trust/bundles.json',
+    {
+      schema: {
+        tags: ['governance'],
+        summary: 'The trust bundle chain (co-signers fetch and verify it from genesis)',
+      },
+    },
+    async () => s.trustChain?.() ?? [],
+  );
+
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { InvalidInputError } from '../core/errors/base.ts';
+
+/**
+ * `custos.yaml`, the coordinator's configuration, validated strictly at start: unknown keys,
+ * duplicate keys and wrong types are refused with an error naming the key (`cosigners.1.url`).
+ * Secrets (database URL, request key seed, relayer key, read tokens) are never inline: each is
+ * `{ env: VAR }` or `{ file: path }`. The configuration that matters for security — principals,
+ * policy, address book, wallets — is NOT here: it comes from the admin-signed trust bundle.
+ */
+const secret = z
+  .object({ env: z.string().min(1).optional(), file: z.string().min(1).optional() })
+  .strict()
+  .refine((s) => (s.env === undefined) !== (s.file === undefined), 'give exactly one of env or file');
+export type SecretRef = z.infer<typeof secret>;
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const HEX32 = /^[0-9a-f]{64}$/;
+
+export const coordinatorConfigSchema = z
+  .object({
+    version: z.literal(1),
+    listen: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8080 }),
+    publicUrl: z.url().optional(),
+    database: z
+      .object({
+        pgliteDir: z.string().min(1).optional(),
+        postgres: z
+          .object({
+            url: secret,
+            schema: z
+              .string()
+              .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+              .optional(),
+            poolSize: z.number().int().min(1).max(200).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .refine(
+        (d) => (d.pgliteDir === undefined) !== (d.postgres === undefined),
+        'give exactly one of pgliteDir or postgres',
+      ),
+    /** Pinned genesis admin keys (the root the trust bundle chain is verified from). */
+    genesis: z.union([
+      z.object({ file: z.string().min(1) }).strict(),
+      z
+        .object({
+          adminKeys: z.array(z.string().regex(HEX32, 'must be a 32-byte Ed25519 key in hex')).min(1).max(64),
+          quorum: z.number().int().min(1).max(64),
+          delayFloorMs: z.number().int().min(0).optional(),
+        })
+        .strict(),
+    ]),
+    /** Ed25519 key the coordinator signs co-signer requests with (seed: 32 bytes hex). */
+    requestKey: z.object({ keyId: z.string().regex(ID), seed: secret }).strict(),
+    cosigners: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(ID),
+            url: z.url(),
+            timeoutMs: z.number().int().min(100).max(120_000).optional(),
+          })
+          .strict(),
+      )
+      .max(64)
+      .default([]),
+    /** wallet id → co-signers asked to sign for it (default: every co-signer). */
+    routing: z.record(z.string().regex(ID), z.array(z.string().regex(ID)).min(1)).default({}),
+    chains: z
+      .object({
+        evm: z
+          .record(
+            z.string().regex(/^eip155:[1-9][0-9]{0,31}$/, 'must be a CAIP-2 eip155 chain id'),
+            z.object({ rpc: z.url(), relayerKey: secret.optional() }).strict(),
+          )
+          .default({}),
+      })
+      .strict()
+      .default({ evm: {} }),
+    api: z
+      .object({
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 * 1024 * 1024)
+          .default(256 * 1024),
+        rateLimit: z
+          .object({
+            perSecond: z.number().positive().max(100_000),
+            burst: z.number().int().min(1).max(1_000_000),
+          })
+          .strict()
+          .optional(),
+        readTokens: z
+          .array(z.object({ principal: z.string().regex(ID), token: secret }).strict())
+          .max(1000)
+          .default([]),
+        webauthn: z
+          .object({ rpId: z.string().min(1), origins: z.array(z.url()).min(1) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ bodyLimitBytes: 256 * 1024, readTokens: [] }),
+    worker: z
+      .object({
+        enabled: z.boolean().default(true),
+        pollMs: z.number().int().min(10).max(60_000).default(250),
+        batch: z.number().int().min(1).max(1000).default(16),
+        visibilityMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+      })
+      .strict()
+      .default({ enabled: true, pollMs: 250, batch: 16, visibilityMs: 60_000 }),
+    /** Refresh interval of the trust bundle view. */
+    trustRefreshMs: z.number().int().min(100).max(3_600_000).default(2000),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema> & { path: string };
+
+export function parseCoordinatorConfig(text: string, path: string): CoordinatorConfig {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new InvalidInputError(
+      'CONFIG_INVALID',
+      '(root)',
+      `${path}: not valid YAML: ${doc.errors[0]!.message}`,
+    );
+  }
+  const r = coordinatorConfigSchema.safeParse(doc.toJS());
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field =
+      issue.code === 'unrecognized_keys'
+        ? [...issue.path, issue.keys[0]].join('.')
+        : issue.path.join('.') || '(root)';
+    const msg = issue.code === 'unrecognized_keys' ? `unknown key ${field}` : `${field}: ${issue.message}`;
+    throw new InvalidInputError('CONFIG_INVALID', field, `${path}: ${msg}`, { details: { file: path } });
+  }
+  return { ...r.data, path: resolve(path) };
+}
+
+export function loadCoordinatorConfig(path: string): CoordinatorConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new InvalidInputError('CONFIG_UNREADABLE', path, 'cannot read the configuration file', { cause });
+  }
+  return parseCoordinatorConfig(text, path);
+}
+
+/** Paths in the config are relative to the config file. */
+export function configPath(cfg: CoordinatorConfig, p: string): string {
+  return isAbsolute(p) ? p : resolve(dirname(cfg.path), p);
+}
+
+/** Reads a secret from its environment variable or file (first line); the error names the key. */
+export function readSecretRef(
+  cfg: CoordinatorConfig,
+  ref: SecretRef,
+  key: string,
+  env = process.env,
+): string {
+  if (ref.file !== undefined) {
+    try {
+      return readFileSync(configPath(cfg, ref.file), 'utf8').split('\n')[0]!.trim();
+    } catch (cause) {
+      throw new InvalidInputError('SECRET_UNREADABLE', key, `${key}: cannot read secret file ${ref.file}`, {
+        cause,
+      });
+    }
+  }
+  const v = env[ref.env!];
+  if (!v)
+    throw new InvalidInputError('SECRET_MISSING', key, `${key}: environment variable ${ref.env} is not set`);
+  return v;
+}

@@ -1,0 +1,356 @@
+import { randomBytes, sign } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { base64urlnopad } from '@scure/base';
+import {
+  type Account,
+  type Chain,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  erc20Abi,
+  getAddress,
+  type Hex,
+  http,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { stringify } from 'yaml';
+import { voteDigest } from '../../core/approval/index.ts';
+import { ed25519PrivateKey, ed25519RawPublicKey } from '../../core/auth/index.ts';
+import { draftProposal, proposalDigest } from '../../core/governance/index.ts';
+import type { BundleConfig, Genesis } from '../../core/governance/types.ts';
+import type { Principal } from '../../core/identity/types.ts';
+import { createSafe, deploySafeInfrastructure, deployTestErc20 } from '../../evm/deploy.ts';
+import { generateFileKey } from '../../keys/file.ts';
+import { AuditLog } from '../../store/audit.ts';
+import { GovernanceService } from '../../store/governance/service.ts';
+import { openDb } from '../../store/open.ts';
+import { demoPolicy } from './demo-policy.ts';
+
+/**
+ * A complete local deployment's files and chain state: keys (Ed25519 admin/requester/approvers/
+ * coordinator, secp256k1 co-signer keystores), a 2-of-3 Safe and a test ERC-20 on anvil, the
+ * first admin-signed trust bundle (demo policy, principals, address book, the Safe) executed into
+ * the coordinator's database, and the YAML configurations of the coordinator and two co-signers.
+ * Every secret is in a 0600 file under `dir`; nothing is printed but public keys and the demo
+ * credentials file path.
+ */
+export interface LocalSetupOptions {
+  dir: string;
+  anvilRpc: string;
+  chainId: number;
+  coordinatorPort: number;
+  cosignerPorts: [number, number];
+  /** postgres://… for the coordinator (and co-signers, each in its own schema); else PGlite. */
+  databaseUrl?: string;
+  schemaPrefix?: string;
+  /** Lighter scrypt for tests (the default is the keystore's production setting). */
+  scrypt?: { N: number; r: number; p: number };
+  /** Extra coordinator config keys (tests: worker timing, fault injection). */
+  coordinatorExtra?: Record<string, unknown>;
+}
+
+export interface DemoKey {
+  principal: string;
+  credentialId: string;
+  /** Ed25519 seed, hex (demo credential: anyone holding it can sign as this principal) */
+  seed: string;
+  publicKey: string;
+}
+
+export interface LocalSetup {
+  dir: string;
+  chain: string;
+  chainId: number;
+  anvilRpc: string;
+  coordinatorUrl: string;
+  coordinatorConfig: string;
+  cosigners: { id: string; url: string; config: string; address: string }[];
+  safe: string;
+  token: string;
+  assets: { native: string; token: string };
+  destinations: { label: string; address: string }[];
+  readToken: string;
+  requestKey: DemoKey;
+  requester: DemoKey;
+  approvers: DemoKey[];
+  admin: DemoKey;
+  relayer: string;
+}
+
+function secretFile(path: string, value: string): string {
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return path;
+}
+
+function edKey(principal: string, credentialId: string): DemoKey {
+  const seed = randomBytes(32);
+  const publicKey = bytesToHex(ed25519RawPublicKey(ed25519PrivateKey(seed)));
+  return { principal, credentialId, seed: seed.toString('hex'), publicKey };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
+  mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  const chain = `eip155:${o.chainId}`;
+  const now = Date.now();
+
+  // Keys.
+  const admin = edKey('admin', 'admin-key');
+  const requester = edKey('svc-backoffice', 'svc-backoffice-key');
+  const approvers = [edKey('ops-alice', 'ops-alice-key'), edKey('ops-bob', 'ops-bob-key')];
+  const requestKey = edKey('coordinator', 'coordinator-1');
+  const relayer = `0x${bytesToHex(secp256k1.utils.randomSecretKey())}` as Hex;
+  const readToken = base64urlnopad.encode(randomBytes(24));
+  const cosignerIds = ['cosigner-a', 'cosigner-b'];
+  const cosigners: LocalSetup['cosigners'] = [];
+  for (const [i, id] of cosignerIds.entries()) {
+    const cdir = join(o.dir, id);
+    mkdirSync(cdir, { recursive: true, mode: 0o700 });
+    const passphrase = base64urlnopad.encode(randomBytes(24));
+    secretFile(join(cdir, 'passphrase'), passphrase);
+    const k = await generateFileKey({
+      path: join(cdir, 'key.json'),
+      passphrase,
+      label: id,
+      keyType: 'secp256k1',
+      ...(o.scrypt ? { scrypt: o.scrypt } : {}),
+    });
+    const address = ethAddress(k.publicKey);
+    cosigners.push({
+      id,
+      url: `http://127.0.0.1:${o.cosignerPorts[i]}`,
+      config: join(cdir, 'cosigner.yaml'),
+      address,
+    });
+  }
+
+  // Chain: a 2-of-3 Safe (two co-signer owners + an offline recovery owner) and a test ERC-20.
+  const viemChain = defineChain({
+    id: o.chainId,
+    name: chain,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [o.anvilRpc] } },
+  });
+  const client = createPublicClient({ chain: viemChain, transport: http(o.anvilRpc) }) as PublicClient<
+    Transport,
+    Chain
+  >;
+  const account = privateKeyToAccount(relayer);
+  const wallet = createWalletClient({
+    account,
+    chain: viemChain,
+    transport: http(o.anvilRpc),
+  }) as WalletClient<Transport, Chain, Account>;
+  await rpc(o.anvilRpc, 'anvil_setBalance', [account.address, `0x${(10n ** 24n).toString(16)}`]);
+  const infra = await deploySafeInfrastructure(wallet, client, '1.4.1');
+  const recovery = privateKeyToAccount(`0x${bytesToHex(secp256k1.utils.randomSecretKey())}`).address;
+  const safe = await createSafe(wallet, client, infra, {
+    owners: [cosigners[0]!.address as Hex, cosigners[1]!.address as Hex, recovery],
+    threshold: 2,
+  });
+  await rpc(o.anvilRpc, 'anvil_setBalance', [safe.address, `0x${(1000n * 10n ** 18n).toString(16)}`]);
+  const token = await deployTestErc20(wallet, client);
+  const h = await wallet.writeContract({
+    address: token,
+    abi: erc20Abi,
+    functionName: 'transfer',
+    args: [safe.address, 10n ** 14n],
+  });
+  await client.waitForTransactionReceipt({ hash: h });
+
+  // Trust bundle 1, signed by the genesis admin key.
+  const assets = { native: `${chain}/slip44:60`, token: `${chain}/erc20:${token}` };
+  const destinations = [
+    { label: 'Exchange hot wallet', address: privateKeyToAccount(`0x${'a1'.repeat(32)}`).address },
+    { label: 'Cold storage', address: privateKeyToAccount(`0x${'b2'.repeat(32)}`).address },
+  ];
+  const principal = (
+    k: DemoKey,
+    kind: Principal['kind'],
+    roles: Principal['roles'],
+    groups: string[],
+  ): Principal => ({
+    id: k.principal,
+    kind,
+    roles,
+    groups,
+    status: 'active',
+    credentials: [
+      {
+        id: k.credentialId,
+        type: 'ed25519',
+        publicKey: k.publicKey,
+        status: 'active',
+        addedAt: iso(now - 86_400_000),
+      },
+    ],
+  });
+  const config: BundleConfig = {
+    policy: demoPolicy(assets),
+    principals: [
+      principal(admin, 'user', ['admin'], []),
+      principal(requester, 'service', ['requester'], []),
+      ...approvers.map((a) => principal(a, 'user', ['approver'], ['operations'])),
+    ],
+    addressBook: destinations.map((d) => ({
+      chain,
+      address: d.address,
+      label: d.label,
+      category: 'exchange',
+      status: 'active' as const,
+      addedAt: iso(now - 3 * 86_400_000),
+      activeFrom: iso(now - 2 * 86_400_000),
+    })),
+    wallets: [{ id: 'safe-1', chain, type: 'safe', config: safe as unknown as Record<string, unknown> }],
+    screening: [],
+    checkpointKeys: [],
+    admin: { quorum: 1, delayFloorMs: 0 },
+  };
+  const genesis: Genesis = { adminKeys: [admin.publicKey], quorum: 1 };
+  const genesisFile = join(o.dir, 'genesis.json');
+  writeFileSync(genesisFile, `${JSON.stringify(genesis, null, 2)}\n`);
+  const doc = draftProposal({ current: null, genesis, config, proposedAt: iso(now), delayMs: 0 });
+  const signature = {
+    principal: `genesis:${admin.publicKey}`,
+    credentialId: 'genesis',
+    publicKey: admin.publicKey,
+    signature: base64urlnopad.encode(
+      sign(
+        null,
+        voteDigest(proposalDigest(doc), 'approve'),
+        ed25519PrivateKey(Buffer.from(admin.seed, 'hex')),
+      ),
+    ),
+  };
+
+  // Coordinator configuration and database with the executed bundle.
+  const cdir = join(o.dir, 'coordinator');
+  mkdirSync(cdir, { recursive: true, mode: 0o700 });
+  const schema = o.databaseUrl ? `${o.schemaPrefix ?? 'custos'}_coordinator` : undefined;
+  const dbUrlFile = o.databaseUrl ? secretFile(join(cdir, 'database-url'), o.databaseUrl) : undefined;
+  const db = await openDb(
+    o.databaseUrl
+      ? { databaseUrl: o.databaseUrl, ...(schema ? { schema } : {}) }
+      : { dataDir: join(cdir, 'db') },
+  );
+  try {
+    const gov = new GovernanceService(db, {
+      genesis,
+      now: () => new Date().toISOString(),
+      audit: new AuditLog(db, { now: () => new Date().toISOString() }),
+    });
+    const p = await gov.propose(doc, signature);
+    if (!p.ok) throw new Error(`bundle proposal refused: ${p.code} ${p.message}`);
+    const e = await gov.execute(p.value.digest);
+    if (!e.ok) throw new Error(`bundle execution refused: ${e.code} ${e.message}`);
+  } finally {
+    await db.close();
+  }
+  const coordinatorUrl = `http://127.0.0.1:${o.coordinatorPort}`;
+  const coordinatorConfig = join(cdir, 'custos.yaml');
+  writeFileSync(
+    coordinatorConfig,
+    `# Generated by custos up (local demo deployment)\n${stringify({
+      version: 1,
+      listen: { host: '127.0.0.1', port: o.coordinatorPort },
+      publicUrl: coordinatorUrl,
+      database: dbUrlFile
+        ? { postgres: { url: { file: dbUrlFile }, schema } }
+        : { pgliteDir: join(cdir, 'db') },
+      genesis: { file: genesisFile },
+      requestKey: {
+        keyId: requestKey.credentialId,
+        seed: { file: secretFile(join(cdir, 'request-key'), requestKey.seed) },
+      },
+      cosigners: cosigners.map((c) => ({ id: c.id, url: c.url })),
+      chains: {
+        evm: {
+          [chain]: { rpc: o.anvilRpc, relayerKey: { file: secretFile(join(cdir, 'relayer-key'), relayer) } },
+        },
+      },
+      api: {
+        rateLimit: { perSecond: 1000, burst: 2000 },
+        readTokens: [
+          { principal: 'auditor', token: { file: secretFile(join(cdir, 'read-token'), readToken) } },
+        ],
+      },
+      trustRefreshMs: 1000,
+      ...(o.coordinatorExtra ?? {}),
+    })}`,
+    { mode: 0o600 },
+  );
+
+  // Co-signer configurations: own store, own key, pinned genesis, bundle from the coordinator,
+  // their OWN chain RPC endpoint, and the coordinator's request key as the only caller.
+  for (const [i, c] of cosigners.entries()) {
+    const dir = join(o.dir, c.id);
+    writeFileSync(
+      c.config,
+      `# Generated by custos up (local demo deployment)\n${stringify({
+        id: c.id,
+        listen: { host: '127.0.0.1', port: o.cosignerPorts[i] },
+        store: o.databaseUrl
+          ? {
+              postgres: {
+                url: { file: secretFile(join(dir, 'database-url'), o.databaseUrl) },
+                schema: `${o.schemaPrefix ?? 'custos'}_${c.id.replace('-', '_')}`,
+              },
+            }
+          : { pgliteDir: join(dir, 'db') },
+        key: { backend: 'file', path: join(dir, 'key.json'), passphrase: { file: join(dir, 'passphrase') } },
+        genesis: { file: genesisFile },
+        bundle: { url: `${coordinatorUrl}/trust/bundles.json`, refreshSeconds: 1 },
+        requestKeys: [{ keyId: requestKey.credentialId, publicKey: requestKey.publicKey }],
+        chains: { evm: { [chain]: o.anvilRpc } },
+      })}`,
+      { mode: 0o600 },
+    );
+  }
+
+  const setup: LocalSetup = {
+    dir: o.dir,
+    chain,
+    chainId: o.chainId,
+    anvilRpc: o.anvilRpc,
+    coordinatorUrl,
+    coordinatorConfig,
+    cosigners,
+    safe: safe.address,
+    token,
+    assets,
+    destinations,
+    readToken,
+    requestKey,
+    requester,
+    approvers,
+    admin,
+    relayer: account.address,
+  };
+  secretFile(join(o.dir, 'demo-credentials.json'), JSON.stringify(setup, null, 2));
+  return setup;
+}
+
+function ethAddress(compressedHex: string): string {
+  const uncompressed = secp256k1.Point.fromHex(compressedHex).toBytes(false);
+  return getAddress(`0x${bytesToHex(keccak_256(uncompressed.slice(1))).slice(-40)}`);
+}
+
+async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}

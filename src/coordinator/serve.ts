@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import { hexToBytes } from '@noble/hashes/utils.js';
+import { pino } from 'pino';
+import { ed25519PrivateKey } from '../core/auth/index.ts';
+import { parseStrictJson } from '../core/encoding/strict-json.ts';
+import { InvalidInputError } from '../core/errors/base.ts';
+import type { Genesis } from '../core/governance/types.ts';
+import { AuditLog } from '../store/audit.ts';
+import type { Db } from '../store/db.ts';
+import { GovernanceService } from '../store/governance/service.ts';
+import { openDb } from '../store/open.ts';
+import { approvalAdapters } from './adapters/approval.ts';
+import { auditReader } from './adapters/audit.ts';
+import { governanceAdapter } from './adapters/governance.ts';
+import { policyAdapter } from './adapters/policy.ts';
+import { EvmChain } from './chains/evm.ts';
+import { type CoordinatorConfig, configPath, readSecretRef } from './config.ts';
+import { type Coordinator, createCoordinator } from './coordinator.ts';
+import { HttpCosigner } from './cosigner-client.ts';
+import { TrustView } from './trust.ts';
+import type { ChainPort } from './workflow/ports.ts';
+
+export interface RunningCoordinator {
+  coordinator: Coordinator;
+  db: Db;
+  trust: TrustView;
+  governance: GovernanceService;
+  audit: AuditLog;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function readGenesis(cfg: CoordinatorConfig): Genesis {
+  if ('file' in cfg.genesis) {
+    const p = configPath(cfg, cfg.genesis.file);
+    let text: string;
+    try {
+      text = readFileSync(p, 'utf8');
+    } catch (cause) {
+      throw new InvalidInputError('CONFIG_INVALID', 'genesis.file', `cannot read genesis file ${p}`, {
+        cause,
+      });
+    }
+    return parseStrictJson(text, 'genesis') as Genesis;
+  }
+  return cfg.genesis;
+}
+
+/**
+ * Starts a coordinator from its configuration: database (PGlite or PostgreSQL) with migrations,
+ * audit log, governance and the trust view, co-signer clients, chain adapters, workflow worker
+ * and the HTTP API. Logs are pino JSON; secrets never reach them (header redaction, secrets are
+ * read here and kept out of the config object).
+ */
+export async function startCoordinator(
+  cfg: CoordinatorConfig,
+  opts: { env?: NodeJS.ProcessEnv; logDestination?: NodeJS.WritableStream; port?: number } = {},
+): Promise<RunningCoordinator> {
+  const env = opts.env ?? process.env;
+  const logger = pino(
+    {
+      level: cfg.log.level,
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers["custos-signature"]', '*.seed', '*.token'],
+        remove: true,
+      },
+    },
+    (opts.logDestination as pino.DestinationStream | undefined) ?? pino.destination(1),
+  );
+  const db = await openDb(
+    cfg.database.postgres
+      ? {
+          databaseUrl: readSecretRef(cfg, cfg.database.postgres.url, 'database.postgres.url', env),
+          ...(cfg.database.postgres.schema ? { schema: cfg.database.postgres.schema } : {}),
+        }
+      : { dataDir: configPath(cfg, cfg.database.pgliteDir!) },
+  );
+  const now = () => new Date().toISOString();
+  const audit = new AuditLog(db, { now });
+  const genesis = readGenesis(cfg);
+  const governance = new GovernanceService(db, { genesis, now, audit });
+  const trust = new TrustView(governance, cfg.api.webauthn ? { webauthn: cfg.api.webauthn } : {});
+  await trust.refresh();
+  if (!trust.current.bundle)
+    logger.warn('no trust bundle yet: every intent will be refused until one is executed');
+
+  const seed = hexToBytes(readSecretRef(cfg, cfg.requestKey.seed, 'requestKey.seed', env));
+  if (seed.length !== 32)
+    throw new InvalidInputError('CONFIG_INVALID', 'requestKey.seed', 'must be 32 bytes hex');
+  const requestKey = { keyId: cfg.requestKey.keyId, privateKey: ed25519PrivateKey(seed) };
+  seed.fill(0);
+  const cosigners = cfg.cosigners.map(
+    (c) =>
+      new HttpCosigner({
+        id: c.id,
+        url: c.url,
+        key: requestKey,
+        ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
+      }),
+  );
+  const chains = new Map<string, ChainPort>();
+  for (const [chain, c] of Object.entries(cfg.chains.evm)) {
+    const relayerKey = c.relayerKey
+      ? readSecretRef(cfg, c.relayerKey, `chains.evm.${chain}.relayerKey`, env)
+      : undefined;
+    chains.set(
+      chain,
+      new EvmChain({
+        chain,
+        rpcUrl: c.rpc,
+        wallets: () => trust.current.wallets,
+        ...(relayerKey ? { relayerKey: relayerKey as `0x${string}` } : {}),
+      }),
+    );
+  }
+  const { verifier, approvals } = approvalAdapters(() => trust.current.principals);
+  const gov = governanceAdapter(governance, () => trust.refresh());
+  const readTokens = new Map(
+    cfg.api.readTokens.map((t, i) => [
+      readSecretRef(cfg, t.token, `api.readTokens.${i}.token`, env),
+      t.principal,
+    ]),
+  );
+  const cosignerIds = cfg.cosigners.map((c) => c.id);
+  const coordinator = await createCoordinator({
+    db,
+    audit,
+    auditReader: auditReader(db, audit, () => trust.current.bundle?.config.checkpointKeys ?? []),
+    verifier,
+    approvals,
+    policy: policyAdapter({
+      db,
+      policy: () => trust.policy(),
+      principals: () => trust.current.principals,
+      addressBook: async (chain) => trust.current.addressBook.filter((e) => e.chain === chain),
+      screeningRequired: () => (trust.current.bundle?.config.screening.length ?? 0) > 0,
+    }),
+    wallets: () => trust.routes(cfg.routing, cosignerIds),
+    cosigners,
+    chains,
+    directory: {
+      principals: () => trust.current.bundle?.config.principals ?? [],
+      wallets: () =>
+        (trust.current.bundle?.config.wallets ?? []).map((w) => ({
+          ...w,
+          route: trust.routes(cfg.routing, cosignerIds).find((r) => r.id === w.id),
+        })),
+      addressBook: () => trust.current.addressBook,
+    },
+    governance: gov,
+    trustChain: () => trust.current.chain,
+    logger,
+    http: {
+      bodyLimitBytes: cfg.api.bodyLimitBytes,
+      ...(cfg.api.rateLimit ? { rateLimit: cfg.api.rateLimit } : {}),
+      readTokens,
+      ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
+    },
+    worker: cfg.worker,
+  });
+  const timer = setInterval(() => {
+    void gov
+      .executeDue()
+      .then(() => trust.refresh())
+      .catch((err) => logger.error({ err }, 'trust refresh failed'));
+  }, cfg.trustRefreshMs);
+  timer.unref();
+  const address = await coordinator.app.listen({ host: cfg.listen.host, port: opts.port ?? cfg.listen.port });
+  logger.info({ url: address, bundle: trust.current.bundle?.version ?? null }, 'coordinator listening');
+  return {
+    coordinator,
+    db,
+    trust,
+    governance,
+    audit,
+    url: address,
+    async close() {
+      clearInterval(timer);
+      await coordinator.close();
+      await db.close();
+    },
+  };
+}
