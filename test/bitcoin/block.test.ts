@@ -146,3 +146,18 @@ describe('watch matching on the segwit mainnet block', () => {
     expect(scan.outflows.map((f) => f.txid)).toContain(txs[pair!.child]!.getId());
   });
 });
+
+describe('merkle root', () => {
+  it('both mainnet blocks commit to their transactions; a swapped transaction is detected', async () => {
+    const { blockMerkleRootMatches } = await import('../../src/core/chains/bitcoin/block/merkle.ts');
+    for (const spec of Object.values(BLOCKS)) {
+      const raw = new Uint8Array(readFileSync(`${VECTORS}blocks/${spec.file}`));
+      expect(blockMerkleRootMatches(parseBlock(raw))).toBe(true);
+      const tampered = raw.slice();
+      const blk = parseBlock(raw);
+      const off = blk.outValue[blk.outValue.length - 1]!; // the last output's amount
+      tampered[off] = tampered[off]! ^ 1;
+      expect(blockMerkleRootMatches(parseBlock(tampered))).toBe(false);
+    }
+  });
+});
