@@ -17,6 +17,8 @@ export interface HttpScreeningOptions {
   fetch?: typeof fetch;
 }
 
+const MAX_REPLY_CHARS = 65_536;
+
 export class HttpScreeningProvider implements ScreeningProvider {
   readonly name: string;
   constructor(private readonly opts: HttpScreeningOptions) {
@@ -42,6 +44,8 @@ export class HttpScreeningProvider implements ScreeningProvider {
       });
       if (res.status !== 200) return unavailable(`HTTP ${res.status}`);
       const text = await res.text();
+      // A verdict is a few dozen bytes; a huge body is a misbehaving or hostile endpoint.
+      if (text.length > MAX_REPLY_CHARS) return unavailable('reply too large');
       let body: unknown;
       try {
         body = JSON.parse(text);

@@ -77,6 +77,16 @@ describe('policy loading', () => {
       'POLICY_YAML',
     ],
     ['not YAML', 'version: 1\nrules: [\n', 'POLICY_YAML'],
+    [
+      'an alias bomb',
+      `version: 1\nname: p\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nrules: [{ name: r, action: allow }]\n`,
+      'POLICY_YAML',
+    ],
+    [
+      'a merge key',
+      'version: 1\nname: p\nbase: &b { action: allow }\nrules: [{ <<: *b, name: r }]\n',
+      'POLICY_INVALID',
+    ],
     ['block without reason', 'version: 1\nname: p\nrules: [{ name: r, action: block }]\n', 'POLICY_INVALID'],
     [
       'approve without approvers',

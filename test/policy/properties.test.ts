@@ -164,6 +164,24 @@ limits:
     );
   });
 
+  it('evaluation is deterministic: same inputs, same decision, and the inputs are not modified', () => {
+    const p = policy(
+      'rules:\n  - { name: a, action: allow, when: { amount: { lt: "5 ETH" }, destination: { known: true } } }\n  - { name: b, action: approve, approve: { quorum: 2, from: [ops] } }\nlimits: [{ name: l, per: [wallet], window: 1h, sum: "7 ETH" }]\n',
+    );
+    fc.assert(
+      fc.property(amountArb, fc.integer({ min: 0, max: 5 }), (amount, dest) => {
+        const it = intent({ amount: amount.toString(), destination: evmAddress(dest) });
+        const c = ctx();
+        const before = JSON.stringify([it, c]);
+        const d1 = evaluate(p, it, c);
+        const d2 = evaluate(p, structuredClone(it), structuredClone(c));
+        expect(d2).toEqual(d1);
+        expect(JSON.stringify([it, c])).toBe(before);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('bounded edit distance agrees with the full Levenshtein distance', () => {
     const lev = (a: string, b: string) => {
       const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);

@@ -132,6 +132,20 @@ describe('reloads', () => {
   });
 });
 
+describe('list content', () => {
+  it('a reload with a junk list fails as a whole and keeps the old lists', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-screen-'));
+    copyFileSync(FBI, join(dir, 'fbi.txt'));
+    const p = new FileListProvider({ files: [{ path: join(dir, 'fbi.txt') }] });
+    expect((await p.reload()).ok).toBe(true);
+    writeFileSync(join(dir, 'fbi.txt'), '<html><body>502 Bad Gateway</body></html>\n');
+    const ev = await p.reload();
+    expect(ev).toMatchObject({ ok: false });
+    expect(ev.error).toContain('SCREENING_LIST_INVALID');
+    expect(await p.check(ETH, FBI_LISTED)).toBe('hit');
+  });
+});
+
 describe('HTTP provider fails closed', () => {
   let server: Server;
   let base: string;
@@ -146,6 +160,7 @@ describe('HTTP provider fails closed', () => {
         if (req.url === '/slow') return void setTimeout(() => res.end('{"status":"clear"}'), 2000);
         if (req.url === '/500') return void res.writeHead(500).end('oops');
         if (req.url === '/garbage') return void res.end('{"status":"maybe"}');
+        if (req.url === '/huge') return void res.end(`{"status":"clear","pad":"${'x'.repeat(100_000)}"}`);
         res.setHeader('content-type', 'application/json');
         res.end(
           JSON.stringify(
@@ -171,6 +186,7 @@ describe('HTTP provider fails closed', () => {
     ['/slow', 'time-out'],
     ['/500', 'HTTP 500'],
     ['/garbage', 'reply has no valid status'],
+    ['/huge', 'reply too large'],
   ])('%s → unavailable (%s)', async (path, error) => {
     const p = new HttpScreeningProvider({ url: base + path, timeoutMs: 200 });
     expect(await p.lookup(ETH, BYBIT_VICTIM)).toMatchObject({ status: 'unavailable', error });

@@ -1,6 +1,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { canonicalJson } from '../encoding/canonical-json.ts';
+import { CustosError } from '../errors/base.ts';
 import type { ScreeningResult, ScreeningStatus } from './types.ts';
 
 /**
@@ -53,12 +54,26 @@ export function isEvmShaped(address: string): boolean {
   return EVM_RE.test(address);
 }
 
+/**
+ * Every listed entry must look like an address (20–128 letters and digits, the range of the
+ * OFAC formats from Bitcoin base58 to 95-character Monero). A list that does not — an HTML error
+ * page saved as the list, a truncated download with a half line — fails the reload as a whole, so
+ * the previous lists stay in force instead of being silently replaced by junk.
+ */
+const ENTRY_RE = /^[A-Za-z0-9]{20,128}$/;
+
 /** Parses one list: one address per line; blank lines and `#` comments ignored; whitespace trimmed. */
-export function parseListLines(text: string): string[] {
+export function parseListLines(text: string, name = 'list'): string[] {
   const out: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;
+    if (!ENTRY_RE.test(line)) {
+      throw new CustosError('SCREENING_LIST_INVALID', 'a screening list line is not an address', {
+        details: { list: name, line: i + 1 },
+      });
+    }
     out.push(line);
   }
   return out;
@@ -69,9 +84,13 @@ export function buildListSet(sources: readonly ListSource[]): ListSet {
   const lists: ListSummary[] = [];
   const seenNames = new Set<string>();
   for (const src of sources) {
-    if (seenNames.has(src.name)) throw new Error(`duplicate screening list name ${src.name}`);
+    if (seenNames.has(src.name)) {
+      throw new CustosError('SCREENING_LIST_INVALID', 'two screening lists share a name', {
+        details: { list: src.name },
+      });
+    }
     seenNames.add(src.name);
-    const addrs = parseListLines(src.text);
+    const addrs = parseListLines(src.text, src.name);
     for (const a of addrs) {
       const k = screeningKey(a);
       const names = index.get(k);
