@@ -1,6 +1,6 @@
 /** EVM custody, pure layer: Safe hashing and verification, hot-wallet verification, watchtower matching. */
 export { type DecodedCall, decodeCall, describeCall } from './decode-call.ts';
-export type { EvmVerifyCode, Finding } from './findings.ts';
+export { type EvmVerifyCode, type Finding, sortFindings } from './findings.ts';
 export {
   computeSafeTxHashes,
   domainHasChainId,
@@ -8,7 +8,15 @@ export {
   type SafeTxHashes,
   type SafeVersion,
 } from './safe-hash.ts';
-export { parseSafeTxJson, type SafeTxFile, safeTxFileSchema, safeTxToJson } from './safe-tx-schema.ts';
+export {
+  parseSafeTxJson,
+  type SafeTxFile,
+  type SafeTxJson,
+  safeTxFileSchema,
+  safeTxFromJson,
+  safeTxJsonSchema,
+  safeTxToJson,
+} from './safe-tx-schema.ts';
 export { classifySelector, ERC20_TRANSFER_SELECTOR } from './selectors.ts';
 export { signerAddress, signHotTx, signSafeTx } from './sign.ts';
 export { type DecodedTx, decodeSignedTransaction, decodeUnsignedEip1559 } from './tx-decode.ts';
@@ -37,3 +45,17 @@ export {
   type SafeWalletConfig,
   safeWalletConfigSchema,
 } from './wallet-config.ts';
+export {
+  buildCustodyIndex,
+  type CustodyIndex,
+  type EvmAlert,
+  type EvmAlertCode,
+  type MatchCandidates,
+  type MatchLookup,
+  matchBlock,
+  matchCandidates,
+  touchedSafes,
+  type WatchBlock,
+  type WatchLog,
+  type WatchTx,
+} from './watch.ts';
