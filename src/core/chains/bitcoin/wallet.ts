@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../../errors/base.ts';
-import type { BitcoinNetworkName } from '../caip.ts';
+import { type BitcoinNetworkName, parseChainId } from '../caip.ts';
 import { type DescriptorKey, type DescriptorKind, parseDescriptor } from './descriptor/parse.ts';
 import { BitcoinInputError } from './errors.ts';
 
@@ -26,6 +26,11 @@ export const bitcoinWalletConfigSchema = z
     maxIndex: z.int().min(1).max(0x7fffffff).default(1_000_000),
     /** Outputs below this are dust: never created as change (Bitcoin Core's 3 sat/vB relay rule). */
     dustLimitSat: z.int().min(0).max(100_000).default(546),
+    /**
+     * Optional restatement of the multisig threshold for tools that route to co-signers without
+     * parsing descriptors; when present it must equal the descriptor's k (a mismatch is refused).
+     */
+    threshold: z.int().min(1).max(20).optional(),
   })
   .strict()
   .refine(
@@ -118,6 +123,15 @@ export function parseBitcoinWallet(config: unknown, field = 'config'): BitcoinWa
       return { ...base(k), receiveSteps: k.branchSteps[0]!, changeSteps: o.branchSteps[0]! };
     });
   }
+  if (c.threshold !== undefined && c.threshold !== threshold)
+    throw new InvalidInputError(
+      'THRESHOLD_MISMATCH',
+      `${field}.threshold`,
+      'threshold differs from the descriptor',
+      {
+        details: { config: c.threshold, descriptor: threshold },
+      },
+    );
   // The two branches must differ: otherwise "change" would be indistinguishable from receive addresses.
   if (keys.some((k) => k.receiveSteps.join('/') === k.changeSteps.join('/')))
     throw new BitcoinInputError('DESCRIPTOR_BRANCH_MISMATCH', 'receive and change branches are the same');
@@ -138,4 +152,34 @@ export function parseBitcoinWallet(config: unknown, field = 'config'): BitcoinWa
 
 function base(k: DescriptorKey) {
   return { fingerprint: k.fingerprint, originPath: k.originPath, xpub: k.xpub, hd: k.hd };
+}
+
+/**
+ * A governance `WalletRecord` of type `bitcoin-descriptor` → parsed wallet; its CAIP-2 chain must be
+ * the network the descriptor's config names (a mainnet record with a testnet descriptor is refused).
+ */
+export function parseBitcoinWalletRecord(record: {
+  id: string;
+  chain: string;
+  type: string;
+  config: unknown;
+}): BitcoinWallet {
+  if (record.type !== 'bitcoin-descriptor')
+    throw new InvalidInputError(
+      'WRONG_WALLET_TYPE',
+      'type',
+      `wallet ${record.id} is not a bitcoin-descriptor wallet`,
+    );
+  const chain = parseChainId(record.chain, 'chain');
+  const w = parseBitcoinWallet(record.config, 'config');
+  if (chain.namespace !== 'bip122' || chain.network !== w.network)
+    throw new InvalidInputError(
+      'WALLET_CHAIN_MISMATCH',
+      'chain',
+      `wallet ${record.id}: chain and config.network differ`,
+      {
+        details: { chain: record.chain, network: w.network },
+      },
+    );
+  return w;
 }
