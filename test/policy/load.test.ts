@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadPolicy, policyDigest } from '../../src/core/policy/load.ts';
+import { loadPolicy, policyDigest, policyFromDocument } from '../../src/core/policy/load.ts';
 import { policyJsonSchema, policySchema } from '../../src/core/policy/schema.ts';
 
 const EXAMPLES = new URL('../../examples/policies/', import.meta.url).pathname;
@@ -125,6 +125,13 @@ describe('policy loading', () => {
     ],
   ])('refuses %s', (_what, text, code) => {
     expect(loadError(text).code).toBe(code);
+  });
+
+  it.each(examples)('%s round-trips through its JSON document with the same digest', (file) => {
+    const p = loadPolicy(readFileSync(EXAMPLES + file, 'utf8'), file);
+    const again = policyFromDocument(JSON.parse(JSON.stringify(p.document)), `${file}.json`);
+    expect(again.digest).toBe(p.digest);
+    expect(() => policyFromDocument({ ...p.document, extra: 1 }, 'x.json')).toThrow(/extra/);
   });
 
   it('the digest ignores key order, comments, YAML style and the $schema hint', () => {

@@ -4,7 +4,7 @@ export { contextSchema, parseEvalContext } from './context.ts';
 export { type EvalContext, evaluate } from './evaluate.ts';
 export { type LedgerField, LedgerIndex, type LedgerProbe, normaliseDestination } from './ledger.ts';
 export { type LintIssue, lintPolicy } from './lint.ts';
-export { loadPolicy, POLICY_DOMAIN_TAG, type Policy, policyDigest } from './load.ts';
+export { loadPolicy, POLICY_DOMAIN_TAG, type Policy, policyDigest, policyFromDocument } from './load.ts';
 export {
   boundedEditDistance,
   findLookalike,

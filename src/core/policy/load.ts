@@ -98,17 +98,34 @@ export function loadPolicy(yamlText: string, fileName: string): Policy {
       'POLICY_YAML',
     );
   }
+  return fromParsed(raw, fileName, (path) => positionOf(doc, lc, path));
+}
+
+/**
+ * Loads a policy that arrives as a JSON value (a trust bundle carries the normalised document):
+ * the same schema, checks and digest as the YAML path, so `policyFromDocument(p.document).digest
+ * === p.digest`. Errors name the field (no line numbers: there is no source text).
+ */
+export function policyFromDocument(value: unknown, source: string): Policy {
+  return fromParsed(value, source, () => undefined);
+}
+
+function fromParsed(
+  raw: unknown,
+  fileName: string,
+  position: (path: readonly PropertyKey[]) => { line: number; col: number } | undefined,
+): Policy {
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const { path, field } = issueField(issue);
     const message =
       issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
-    fail(fileName, positionOf(doc, lc, path), field, message);
+    fail(fileName, position(path), field, message);
   }
   const document = parsed.data;
   const at = (path: PropertyKey[], message: string): never =>
-    fail(fileName, positionOf(doc, lc, path), path.join('.'), message);
+    fail(fileName, position(path), path.join('.'), message);
   checkSemantics(document, at);
   const { $schema: _hint, ...normalised } = document;
   const digest = policyDigest(normalised as PolicyDocument);
