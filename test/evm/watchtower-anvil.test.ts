@@ -142,6 +142,11 @@ describe('watchtower on anvil', () => {
     expect(slot.details.actual).toBe(backdoorImpl);
     expect(slot.severity).toBe('critical');
     expect(slot.txHash).toBe(exec.txHash);
+    // The hijacked Safe no longer answers its getters: chain-state reads fail closed, naming slot 0.
+    await expect(readSafeChainState(w.anvil.client, safe141.config.address)).rejects.toMatchObject({
+      code: 'CHAIN_STATE_UNAVAILABLE',
+      details: { slot0: backdoorImpl },
+    });
   });
 
   it('owner added on a Safe 1.3.0 with leaked keys: config-change alerts (non-indexed events)', async () => {
