@@ -139,6 +139,12 @@ export class BitcoinCoreRpc implements BitcoinChainSource {
       );
   }
 
+  /** A wallet transaction's raw bytes (works without -txindex for the wallet's own transactions). */
+  async walletTransaction(txid: string): Promise<Uint8Array> {
+    const r = await this.call<{ hex?: unknown }>('gettransaction', [txid, true], true);
+    return hexBytes(r?.hex, 'wallet transaction');
+  }
+
   async listUnspent(minConf = 1): Promise<NodeUtxo[]> {
     const res = await this.call<unknown[]>('listunspent', [minConf, 9_999_999], true);
     if (!Array.isArray(res)) bad('listunspent result', res);

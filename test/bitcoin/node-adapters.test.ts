@@ -150,3 +150,38 @@ describe('Esplora specifics', () => {
     await expect(esplora().estimateFeeRate(1000)).rejects.toMatchObject({ code: 'NODE_BAD_RESPONSE' });
   });
 });
+
+describe('coordinator: wallet UTXOs from the node, then a PSBT', () => {
+  it('maps node UTXOs to derivation paths, fetches previous txs, builds a PSBT co-signers accept', async () => {
+    const { walletUtxos } = await import('../../src/bitcoin/utxos.ts');
+    const { buildPsbt } = await import('../../src/core/chains/bitcoin/build.ts');
+    const { verifyPsbt } = await import('../../src/core/chains/bitcoin/verify.ts');
+    const { deriveOutput } = await import('../../src/core/chains/bitcoin/descriptor/derive.ts');
+    const { fund, intent, wallet } = await import('./fixtures.ts');
+    const w = wallet('wsh');
+    const a = fund(w, 120_000_000n, 3);
+    const b = fund(w, 90_000_000n, 1, 'change');
+    node.state.txs.set(a.txid, a.prevTx);
+    node.state.txs.set(b.txid, b.prevTx);
+    const script = (u: typeof a) => Buffer.from(deriveOutput(w, u.branch, u.index).script).toString('hex');
+    node.state.utxos = [
+      { txid: a.txid, vout: 1, amountBtc: 1.2, scriptPubKey: script(a), address: 'x', confirmations: 2 },
+      { txid: b.txid, vout: 1, amountBtc: 0.9, scriptPubKey: script(b), address: 'y', confirmations: 2 },
+      {
+        txid: 'ee'.repeat(32),
+        vout: 0,
+        amountBtc: 5,
+        scriptPubKey: '0014' + '33'.repeat(20),
+        address: 'z',
+        confirmations: 2,
+      },
+    ];
+    const utxos = await walletUtxos(rpc(), w, 20);
+    expect(utxos.map((u) => [u.branch, u.index])).toEqual([
+      ['receive', 3],
+      ['change', 1],
+    ]);
+    const built = buildPsbt(intent(), w, utxos, 5, 2);
+    expect(verifyPsbt(intent(), built.psbt, w, () => undefined, { feeRateCeilingSatVb: 20 }).ok).toBe(true);
+  });
+});

@@ -97,6 +97,12 @@ export async function startNodeDouble(initial: Partial<NodeDoubleState> = {}): P
               },
             };
       }
+      case 'gettransaction': {
+        const t = state.txs.get(params[0] as string);
+        return t
+          ? { result: { txid: params[0], hex: hex(t), confirmations: 1 } }
+          : { error: { code: -5, message: 'Invalid or non-wallet transaction id' } };
+      }
       case 'estimatesmartfee':
         return state.feerateBtcKvb === undefined
           ? { result: { errors: ['Insufficient data or no feerate found'], blocks: params[0] } }
