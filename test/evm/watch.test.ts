@@ -86,6 +86,12 @@ describe('watchtower matching (pure)', () => {
       'UNMATCHED_OUTFLOW:treasury-safe:erc20-transfer',
     ]);
   });
+  it('a known execution of one Safe does not explain a transfer out of another custody address', () => {
+    const known = { ...none, isKnownSafeTx: (_w: string, x: Hex) => x === h('s1') };
+    expect(codes(block({ logs: [execSuccess141(h('s1')), transfer(HOT)] }), known)).toEqual([
+      'UNMATCHED_OUTFLOW:hot:erc20-transfer',
+    ]);
+  });
   it('ignores ERC-721 transfers (4 topics) and inflows', () => {
     const nft = log({ topics: [TRANSFER_TOPIC, addrTopic(SAFE), addrTopic(ATTACKER), pad('0x01')] });
     const inflow = log({ topics: [TRANSFER_TOPIC, addrTopic(ATTACKER), addrTopic(SAFE)], data: pad('0x05') });

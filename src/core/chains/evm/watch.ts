@@ -177,7 +177,8 @@ export function matchBlock(
       // 1.4.1: txHash is topic 1; 1.3.0: first data word.
       const safeTxHash = (l.topics.length > 1 ? l.topics[1] : l.data.slice(0, 66)) as Hex;
       if (lookup.isKnownSafeTx(safe.id, safeTxHash)) {
-        explainedTx.add(l.transactionHash);
+        // explains transfers out of THIS Safe in this transaction only
+        explainedTx.add(`${l.transactionHash}:${safeKey}`);
       } else {
         alert('UNMATCHED_OUTFLOW', safe, l.transactionHash, {
           kind: 'safe-execution',
@@ -204,7 +205,8 @@ export function matchBlock(
     if (l.topics[0] !== TRANSFER_TOPIC || l.topics.length !== 3) continue;
     const from = topicAddress(l.topics[1]);
     const w = from ? index.byAddress.get(from) : undefined;
-    if (!w || explainedTx.has(l.transactionHash) || lookup.isKnownTx(l.transactionHash)) continue;
+    if (!w || explainedTx.has(`${l.transactionHash}:${from}`) || lookup.isKnownTx(l.transactionHash))
+      continue;
     alert('UNMATCHED_OUTFLOW', w, l.transactionHash, {
       kind: 'erc20-transfer',
       token: l.address,
