@@ -6,9 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { approvalDigest } from '../../src/core/approval/digest.ts';
 import { verifyApprovals } from '../../src/core/approval/verify.ts';
+import { draftProposal } from '../../src/core/governance/proposal.ts';
 import { PrincipalSet } from '../../src/core/identity/principal-set.ts';
 import { intentDigest } from '../../src/core/intent/index.ts';
+import { GovernanceService } from '../../src/store/governance/service.ts';
+import { openDb } from '../../src/store/open.ts';
 import { makeIntent } from '../approval/fixtures.ts';
+import { Admin, config, genesisOf } from './fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'custos-gov-cli-'));
 const p = (f: string) => join(dir, f);
@@ -232,5 +236,73 @@ describe('custos CLI: approval, principal, propose, vote, bundle', () => {
     ]);
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.out)).toMatchObject({ code: 'KEYSTORE_DECRYPT_FAILED' });
+  });
+});
+
+describe('custos bundle export', () => {
+  it('exports the verified chain from the node database, and refuses a forged one', async () => {
+    const node = join(dir, 'node');
+    writeFileSync(
+      p('config.yaml'),
+      `custos: 1\ndataDir: node\nnodeKey:\n  keystore: none.json\naudit:\n  checkpointEvery: 0\n  checkpointKeys: [${'ab'.repeat(32)}]\n`,
+    );
+    const a = new Admin('alice');
+    const b = new Admin('bob');
+    const genesis = genesisOf([a, b]);
+    writeFileSync(p('genesis2.json'), JSON.stringify(genesis));
+    const db = await openDb({ dataDir: node });
+    try {
+      const gov = new GovernanceService(db, { genesis, now: () => '2026-03-01T10:00:00.000Z' });
+      const doc = draftProposal({
+        current: null,
+        genesis,
+        config: config([a, b]),
+        proposedAt: '2026-03-01T10:00:00Z',
+        delayMs: 0,
+      });
+      const prop = await gov.propose(doc, a.genesisVote(doc));
+      if (!prop.ok) throw new Error(prop.message);
+      await gov.vote(prop.value.digest, b.genesisVote(doc));
+      expect(await gov.execute(prop.value.digest)).toMatchObject({ ok: true });
+    } finally {
+      await db.close();
+    }
+    const exp = await run([
+      'bundle',
+      'export',
+      '--config',
+      p('config.yaml'),
+      '--genesis',
+      p('genesis2.json'),
+      '--out',
+      p('chain.json'),
+    ]);
+    expect(exp.code).toBe(0);
+    expect(JSON.parse(exp.out)).toMatchObject({ ok: true, bundles: 1, version: 1 });
+    const v = await run(['bundle', 'verify', p('chain.json'), '--genesis', p('genesis2.json'), '--json']);
+    expect(JSON.parse(v.out)).toMatchObject({ ok: true, version: 1 });
+
+    const db2 = await openDb({ dataDir: node });
+    try {
+      await db2.exec('ALTER TABLE trust_bundles DISABLE TRIGGER trust_bundles_append_only');
+      const row = (await db2.query<{ bundle: string }>('SELECT bundle FROM trust_bundles')).rows[0]!;
+      const forged = JSON.parse(row.bundle);
+      forged.config.admin.quorum = 1;
+      await db2.query('UPDATE trust_bundles SET bundle = $1', [JSON.stringify(forged)]);
+    } finally {
+      await db2.close();
+    }
+    const bad = await run([
+      'bundle',
+      'export',
+      '--config',
+      p('config.yaml'),
+      '--genesis',
+      p('genesis2.json'),
+      '--out',
+      p('chain2.json'),
+    ]);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.out)).toMatchObject({ ok: false, code: 'BUNDLE_CHAIN_INVALID' });
   });
 });

@@ -1,5 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { CONFIG_FILE_NAME, DEFAULT_CONFIG_DIR, loadConfig as loadNodeConfig } from '../../config/config.ts';
 import { InvalidInputError } from '../../core/errors/base.ts';
 import { verifyBundleChain } from '../../core/governance/bundle.ts';
 import { bundleDigest } from '../../core/governance/digest.ts';
@@ -12,6 +14,8 @@ import {
   proposalDocumentSchema,
   type TrustBundle,
 } from '../../core/governance/types.ts';
+import { GovernanceService } from '../../store/governance/service.ts';
+import { openDb } from '../../store/open.ts';
 import { EXIT, emit, makeOutput, reportError } from '../io.ts';
 import type { CliContext } from '../main.ts';
 import { readJsonFile } from './intent.ts';
@@ -121,6 +125,46 @@ export function registerBundleCommands(program: Command, ctx: CliContext): void 
           );
           ctx.exit(EXIT.failed);
         }
+      } catch (e) {
+        ctx.exit(reportError(o, e));
+      }
+    });
+
+  bundle
+    .command('export')
+    .description('write the trust bundle chain stored in the database, after verifying it from the genesis')
+    .option('--config <file>', 'node config file', join(DEFAULT_CONFIG_DIR, CONFIG_FILE_NAME))
+    .requiredOption('--genesis <keys>', 'genesis JSON file, or comma-separated admin public keys (hex)')
+    .option('--quorum <n>', 'genesis quorum (with a key list)')
+    .requiredOption('--out <file>', 'chain file to write (never overwritten)')
+    .action(async (opts: { config: string; genesis: string; quorum?: string; out: string }) => {
+      const o = makeOutput(true);
+      try {
+        const cfg = loadNodeConfig(opts.config);
+        const db = await openDb({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir });
+        try {
+          const gov = new GovernanceService(db, {
+            genesis: readGenesis(opts.genesis, opts.quorum),
+            now: () => new Date().toISOString(),
+          });
+          // chain() re-verifies every stored bundle: a forged row is refused, never exported.
+          const chain = await gov.chain();
+          writeFileSync(opts.out, `${JSON.stringify(chain, null, 2)}\n`, { flag: 'wx' });
+          const last = chain[chain.length - 1];
+          emit(
+            o,
+            {
+              ok: true,
+              bundles: chain.length,
+              version: last?.version ?? 0,
+              digest: last ? bundleDigest(last) : null,
+            },
+            () => '',
+          );
+        } finally {
+          await db.close();
+        }
+        ctx.exit(EXIT.ok);
       } catch (e) {
         ctx.exit(reportError(o, e));
       }
