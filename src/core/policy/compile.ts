@@ -53,6 +53,8 @@ export interface CompiledRule {
   index: number;
   action: 'allow' | 'block' | 'approve';
   reason?: string;
+  /** the trace line for a match, built once */
+  reasonText: string;
   approve?: ApprovalRequirement;
   delayMs: number;
   operations: Set<string>;
@@ -167,6 +169,7 @@ function compileRule(r: PolicyRule, index: number): CompiledRule {
     action: r.action,
     delayMs: r.delay === undefined ? 0 : parseDuration(r.delay),
     operations: new Set(w.operation ?? ['transfer']),
+    reasonText: r.action === 'block' ? `rule ${r.name}: block: ${r.reason}` : `rule ${r.name}: ${r.action}`,
   };
   if (r.reason !== undefined) out.reason = r.reason;
   if (r.approve) out.approve = toApproval(r.approve);

@@ -202,7 +202,7 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
     decision = r.action;
     delayMs = r.delayMs;
     if (r.approve) quorum = r.approve;
-    reasons.push(r.action === 'block' ? `rule ${r.name}: block: ${r.reason}` : `rule ${r.name}: ${r.action}`);
+    reasons.push(r.reasonText);
     break;
   }
   if (rule === null) reasons.push('no rule matched: default deny');
