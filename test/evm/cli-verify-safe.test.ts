@@ -82,6 +82,7 @@ describe('custos verify safe-tx', () => {
       'GAS_REFUND',
     ]);
     expect(j.verdict).toBe('refused');
+    expect(j.call.args).toEqual(['0x0c75Fa5a5F1C0997e3eEA425cFA13184ed0eC9e5', '3']);
   });
   it('with an intent: verdict against destination and amount', async () => {
     const base = {

@@ -1,4 +1,4 @@
-import { getAddress } from 'viem';
+import { decodeFunctionData, getAddress, parseAbiItem } from 'viem';
 import { classifySelector, ERC20_TRANSFER_SELECTOR, ERC20_TRANSFER_SIGNATURE } from './selectors.ts';
 import type { Address, Hex } from './types.ts';
 
@@ -18,8 +18,24 @@ export type DecodedCall =
       value: bigint;
       selector: Hex | null;
       signature?: string;
+      /** decoded arguments of a known signature, for display (absent when they do not decode) */
+      args?: string[];
       class: 'PRIVILEGED_CALL' | 'TOKEN_APPROVAL' | 'UNKNOWN_CALLDATA';
     };
+
+function displayArgs(signature: string, data: Hex): string[] | undefined {
+  try {
+    const abi = [parseAbiItem(`function ${signature}`)];
+    const { args } = decodeFunctionData({ abi, data });
+    return (args ?? []).map((a) =>
+      typeof a === 'string' || typeof a === 'bigint' || typeof a === 'boolean'
+        ? String(a)
+        : JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+    );
+  } catch {
+    return undefined;
+  }
+}
 
 const ZERO_12 = '000000000000000000000000';
 
@@ -49,8 +65,18 @@ export function decodeCall(to: Address, value: bigint, data: Hex): DecodedCall {
     };
   }
   const known = classifySelector(selector);
-  if (known)
-    return { kind: 'contract-call', to, value, selector, signature: known.signature, class: known.class };
+  if (known) {
+    const args = displayArgs(known.signature, hex as Hex);
+    return {
+      kind: 'contract-call',
+      to,
+      value,
+      selector,
+      signature: known.signature,
+      ...(args ? { args } : {}),
+      class: known.class,
+    };
+  }
   return { kind: 'contract-call', to, value, selector, class: 'UNKNOWN_CALLDATA' };
 }
 
@@ -62,6 +88,6 @@ export function describeCall(c: DecodedCall): string {
     case 'erc20-transfer':
       return `ERC-20 transfer of ${c.amount} (token ${c.token}) to ${c.recipient}${c.value > 0n ? ` plus ${c.value} wei` : ''}`;
     default:
-      return `call ${c.signature ?? c.selector ?? '(short data)'} on ${c.to} with ${c.value} wei [${c.class}]`;
+      return `call ${c.signature ?? c.selector ?? '(short data)'}${c.args ? ` (${c.args.join(', ')})` : ''} on ${c.to} with ${c.value} wei [${c.class}]`;
   }
 }
