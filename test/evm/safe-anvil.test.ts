@@ -194,6 +194,27 @@ describe('attacks on a 2-of-3 Safe 1.4.1', () => {
       ),
     ).rejects.toThrow(/GS026|revert/);
   });
+  it('signatures for one Safe do not execute on another Safe with the same owners and nonce', async () => {
+    const twin = await w.newSafe('safe-twin', '1.4.1', false);
+    const fresh = await w.newSafe('safe-fresh', '1.4.1', false);
+    const intent = w.intent({ wallet: fresh.id, amount: '1000' });
+    const tx = await buildSafeTransfer(intent, fresh, w.anvil.client);
+    const signed = await cosign(intent, tx, fresh);
+    if (!signed.ok) throw new Error(signed.code);
+    // The EIP-712 domain binds verifyingContract: on the twin the same fields hash differently.
+    const { computeSafeTxHashes, parseSafeVersion } = await import('../../src/core/chains/evm/safe-hash.ts');
+    const h = computeSafeTxHashes(parseSafeVersion('1.4.1'), 31337n, twin.config.address, tx).safeTxHash;
+    expect(h).not.toBe(signed.safeTxHash);
+    await expect(
+      executeSafeTransaction(
+        { safe: twin.config.address, fields: tx, safeTxHash: h },
+        signed.signatures,
+        w.relayer,
+        w.anvil.client,
+      ),
+    ).rejects.toThrow(/GS026|revert/);
+  });
+
   it('a changed wallet configuration on chain blocks signing', async () => {
     const other = await w.newSafe('safe-cfg', '1.4.1', false);
     // Owners (leaked keys, outside Custos) change the threshold to 1.
