@@ -1,6 +1,7 @@
 import type { SignatureResult, TxPayload } from '../core/auth/cosigner-api.ts';
 import type { Result } from '../core/errors/base.ts';
 import type { Intent } from '../core/intent/index.ts';
+import type { LedgerIndex } from '../core/policy/ledger.ts';
 import type { ApprovalRequirement, LedgerEntry } from '../core/policy/types.ts';
 import type { Secp256k1Signer } from '../keys/backend.ts';
 
@@ -66,7 +67,7 @@ export interface CosignerChecks {
   evaluatePolicy(
     intent: Intent,
     trust: TrustState,
-    ledger: readonly LedgerEntry[],
+    ledger: readonly LedgerEntry[] | LedgerIndex,
     now: string,
   ): Result<PolicyOutcome>;
   /** Step 4b: approvals against the requirement. */

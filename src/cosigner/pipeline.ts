@@ -1,17 +1,19 @@
 import type { KeyObject } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { type Refusal, type SignResponse, signRequestSchema } from '../core/auth/cosigner-api.ts';
 import { bodyDigest, type IncomingRequest, verifySignedRequest } from '../core/auth/request.ts';
+import { canonicalJsonBytes } from '../core/encoding/canonical-json.ts';
 import { parseStrictJson } from '../core/encoding/strict-json.ts';
 import { CustosError } from '../core/errors/base.ts';
 import { type Intent, intentDigestHex, parseIntent } from '../core/intent/index.ts';
 import type { Secp256k1Signer } from '../keys/backend.ts';
-import { advisoryXactLock, type Db } from '../store/db.ts';
+import { advisoryXactLock, type Db, type Queryable } from '../store/db.ts';
 import type { CosignerChecks, PolicyOutcome, TrustState } from './checks.ts';
 import {
   findSigned,
   findSpends,
-  loadLedger,
+  LedgerCache,
   pruneNonces,
   recordNonce,
   recordSigned,
@@ -75,6 +77,7 @@ function refuse(
 }
 
 let pruneCounter = 0;
+const caches = new WeakMap<Db, LedgerCache>();
 
 export async function handleSign(deps: PipelineDeps, req: IncomingRequest): Promise<SignOutcome> {
   const nowMs = deps.now();
@@ -126,11 +129,39 @@ export async function handleSign(deps: PipelineDeps, req: IncomingRequest): Prom
     if (Date.parse(intent.createdAt) > nowMs + (deps.maxFutureSkewMs ?? 300_000))
       refuse('requester', { code: 'INTENT_FROM_FUTURE', message: 'intent createdAt is in the future' });
 
-    // 4. Policy with our own ledger (excluding this intent: a repeat must not count twice).
-    const lookback = new Date(nowMs - (deps.ledgerLookbackMs ?? 31 * 86_400_000)).toISOString();
-    const evaluate = async (ledgerDb: Parameters<typeof loadLedger>[0]) => {
-      const ledger = (await loadLedger(ledgerDb, lookback)).filter((e) => e.intentId !== intent!.id);
-      const p = deps.checks.evaluatePolicy(intent!, trust, ledger, nowIso);
+    // I8 first: an intent this co-signer already signed gets the stored result if the request is
+    // byte-for-byte the same (intent digest and tx payload) — a retry, nothing new is signed — and
+    // a refusal otherwise, whatever the rest of the request says.
+    const txDigest = bytesToHex(sha256(canonicalJsonBytes(body.tx)));
+    const earlier = await findSigned(deps.db, intent.id);
+    if (earlier) {
+      if (earlier.intentDigest === digestHex && earlier.requestTxDigest === txDigest)
+        return {
+          status: 200,
+          body: {
+            ok: true,
+            cosigner: deps.cosignerId,
+            intentId: intent.id,
+            repeated: true,
+            result: earlier.result,
+          },
+        };
+      refuse('ledger', {
+        code: 'LEDGER_INTENT_ALREADY_SIGNED',
+        message: 'this co-signer already signed a different transaction for this intent',
+        details: { intentId: intent.id, signedTxHash: earlier.txHash },
+      });
+    }
+
+    // 4. Policy with our own ledger (the velocity index is kept in memory, refreshed by seq).
+    let cache = caches.get(deps.db);
+    if (!cache) {
+      cache = new LedgerCache(deps.ledgerLookbackMs ?? 31 * 86_400_000);
+      caches.set(deps.db, cache);
+    }
+    const ledgerCache = cache;
+    const evaluate = async (q: Queryable) => {
+      const p = deps.checks.evaluatePolicy(intent!, trust, await ledgerCache.current(q, nowMs), nowIso);
       if (!p.ok) refuse('policy', p);
       return p.value;
     };
@@ -190,6 +221,7 @@ export async function handleSign(deps: PipelineDeps, req: IncomingRequest): Prom
         intentDigest: digestHex,
         txKind: body.tx.kind,
         txHash: v.value.txHash,
+        requestTxDigest: txDigest,
         spendKeys: v.value.spendKeys,
         result,
         at: nowIso,
