@@ -61,7 +61,18 @@ export async function startAnvil(opts: { blockTime?: number } = {}): Promise<Anv
     '--disable-code-size-limit',
     ...(opts.blockTime ? ['--block-time', String(opts.blockTime)] : []),
   ];
-  const proc: ChildProcess = spawn(ANVIL, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Own process group (the npm wrapper spawns the real binary): teardown signals the whole group,
+  // and a worker that exits without teardown still takes its anvil down with it.
+  const proc: ChildProcess = spawn(ANVIL, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (proc.pid) process.kill(-proc.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  const onExit = () => killGroup('SIGKILL');
+  process.once('exit', onExit);
   let stderr = '';
   proc.stderr?.on('data', (d) => {
     stderr += String(d);
@@ -86,7 +97,7 @@ export async function startAnvil(opts: { blockTime?: number } = {}): Promise<Anv
       break;
     } catch {
       if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
+        killGroup('SIGKILL');
         throw new Error(`anvil did not start on ${rpcUrl}: ${stderr}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -116,11 +127,12 @@ export async function startAnvil(opts: { blockTime?: number } = {}): Promise<Anv
       await rpc('anvil_mine', [`0x${blocks.toString(16)}`]);
     },
     stop: async () => {
+      process.removeListener('exit', onExit);
       if (proc.exitCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
+      killGroup('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
+      if (proc.exitCode === null) killGroup('SIGKILL');
     },
   };
 }
