@@ -34,10 +34,13 @@ beforeAll(async () => {
       } else res.writeHead(204).end();
     });
   });
+  // Long keep-alive: a socket closed by the server while the client reuses it is a (retried) failure.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
 });
 afterAll(async () => {
+  server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
 
@@ -133,6 +136,38 @@ describe.each(backends)('webhook outbox on $name', (backend) => {
     expect(dead).toMatchObject({ status: 'dead', attempts: 3, lastStatus: 503, lastError: 'HTTP 503' });
     clock += 3_600_000;
     expect(await d.runOnce()).toEqual({ delivered: 0, failed: 0 });
+  });
+
+  it('two dispatchers never send one row twice; the polling loop delivers and stops', async () => {
+    const db = await backend.open();
+    const now = () => '2026-03-01T10:00:00.000Z';
+    const outbox = new WebhookOutbox(db);
+    await outbox.addEndpoint({ id: 'one', url, secret: SECRET, events: ['*'], now: now() });
+    await db.transaction(async (tx) => {
+      for (let i = 0; i < 5; i++) await outbox.enqueue(tx, 'governance.voted', { i }, now(), `ev-${i}`);
+    });
+    const a = new WebhookDispatcher(outbox, { now });
+    const b = new WebhookDispatcher(outbox, { now });
+    const [ra, rb] = await Promise.all([a.runOnce(), b.runOnce()]);
+    // Every row claimed by exactly one of them (a transient socket error would be a retry, not a loss).
+    expect(ra.delivered + ra.failed + rb.delivered + rb.failed).toBe(5);
+    const ids = received.map((r) => JSON.parse(r.body).id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(received.map((r) => JSON.parse(r.body).id).sort()).toEqual([
+      'ev-0',
+      'ev-1',
+      'ev-2',
+      'ev-3',
+      'ev-4',
+    ]);
+    await db.transaction((tx) => outbox.enqueue(tx, 'governance.executed', {}, now(), 'ev-loop'));
+    a.start(10);
+    for (let i = 0; i < 200 && !received.some((r) => JSON.parse(r.body).id === 'ev-loop'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await a.stop();
+    server.closeIdleConnections();
+    expect(received.filter((r) => JSON.parse(r.body).id === 'ev-loop')).toHaveLength(1);
   });
 
   it('a network error is a retry, not a loss', async () => {
