@@ -17,6 +17,7 @@ export {
   type SafeExecution,
 } from './execute.ts';
 export { evmKnownStore, type PreparedLookup } from './known-store.ts';
+export { verifySafeRegistration } from './registration.ts';
 export { safeAbi } from './safe-abi.ts';
 export {
   dbCursorStore,

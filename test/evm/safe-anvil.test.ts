@@ -9,6 +9,7 @@ import type { Intent } from '../../src/core/intent/schema.ts';
 import { buildSafeTransfer } from '../../src/evm/build.ts';
 import { readSafeChainState } from '../../src/evm/chain-state.ts';
 import { executeSafeTransaction, type OwnerSignature } from '../../src/evm/execute.ts';
+import { verifySafeRegistration } from '../../src/evm/registration.ts';
 import { CHAIN, startWorld, type World } from './world.ts';
 
 let w: World;
@@ -52,6 +53,31 @@ describe.each([
     expect(state.threshold).toBe(2n);
     expect(new Set(state.owners)).toEqual(new Set(w.owners));
     expect(state.fallbackHandler).toBe(wallet.config.fallbackHandler);
+  });
+
+  it('registration check: the chain agrees with the registered config and version', async () => {
+    expect(await verifySafeRegistration(w.anvil.client, wallet)).toEqual({ ok: true, value: undefined });
+    const wrongVersion = {
+      ...wallet,
+      config: { ...wallet.config, version: version === '1.3.0' ? '1.4.1' : '1.3.0' },
+    };
+    expect(await verifySafeRegistration(w.anvil.client, wrongVersion)).toMatchObject({
+      ok: false,
+      code: 'SAFE_VERSION_MISMATCH',
+    });
+    const wrongOwners = {
+      ...wallet,
+      config: { ...wallet.config, owners: [...wallet.config.owners.slice(0, 2), w.deployer.account.address] },
+    };
+    expect(await verifySafeRegistration(w.anvil.client, wrongOwners)).toMatchObject({
+      ok: false,
+      code: 'WALLET_CONFIG_CHANGED',
+    });
+    const otherChain = { ...wallet, chain: 'eip155:1' };
+    expect(await verifySafeRegistration(w.anvil.client, otherChain)).toMatchObject({
+      ok: false,
+      code: 'CHAIN_MISMATCH',
+    });
   });
 
   it('ETH transfer: build → verify → sign (EIP-712) → execute, balance checked', async () => {
