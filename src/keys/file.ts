@@ -18,7 +18,8 @@ import {
  * and wiped, so between signatures no plaintext key sits in the heap (a heap dump or a swapped-out
  * page shows only ciphertext + a 32-byte wrapping key — obfuscation, not a security boundary, but
  * it narrows the window to the duration of one signature). Each signature decrypts into a fresh
- * buffer, signs, and overwrites it (and the HD key's private data) in `finally`.
+ * buffer, signs, and overwrites it (and the HD key's private data) in `finally`. Child keys derived
+ * at a BIP 32 path are kept sealed the same way, so a path is derived once, not per signature.
  *
  * Limit: JavaScript bigint arithmetic inside the curve library copies the scalar into immutable
  * bigints that cannot be wiped; a hardware backend (PKCS#11) is the answer when that matters.
@@ -82,6 +83,15 @@ export async function openFileSigner(options: FileSignerOptions): Promise<Secp25
   const keyId = file.label;
   const isHd = file.keyType === 'bip32-seed';
 
+  /**
+   * Derived child keys are cached SEALED (under the same in-process wrapping key), so a BIP 32
+   * path costs its derivation once, not on every signature; public keys are cached in clear.
+   * Bounded: the caches are dropped when they reach MAX_CACHED paths.
+   */
+  const sealedChildren = new Map<string, Sealed>();
+  const publicKeys = new Map<string, Uint8Array>();
+  const MAX_CACHED = 4096;
+
   /** Runs `fn` with the plaintext private key at `path`, wiping every copy we made afterwards. */
   const withKey = <T>(path: string | undefined, fn: (priv: Uint8Array, hd?: HDKey) => T): T => {
     if (!wrapKey) throw new CustosError('KEY_CLOSED', 'signer was closed', { details: { keyId } });
@@ -90,14 +100,20 @@ export async function openFileSigner(options: FileSignerOptions): Promise<Secp25
       throw new CustosError('KEY_NOT_DERIVABLE', 'a raw key cannot derive a path', {
         details: { keyId, path },
       });
-    const secret = unseal(wrapKey, sealed);
+    const cached = isHd ? sealedChildren.get(p ?? 'm') : undefined;
+    const secret = unseal(wrapKey, cached ?? sealed);
     let root: HDKey | undefined;
     let child: HDKey | undefined;
     try {
-      if (!isHd) return fn(secret);
+      if (!isHd || cached) return fn(secret);
       root = HDKey.fromMasterSeed(secret);
       child = p ? root.derive(p) : root;
       if (!child.privateKey) throw new CustosError('KEY_NOT_PRIVATE', 'derived key has no private part');
+      if (sealedChildren.size >= MAX_CACHED) {
+        for (const v of sealedChildren.values()) v.ct.fill(0);
+        sealedChildren.clear();
+      }
+      sealedChildren.set(p ?? 'm', seal(wrapKey, child.privateKey));
       return fn(child.privateKey, child);
     } finally {
       secret.fill(0);
@@ -106,11 +122,33 @@ export async function openFileSigner(options: FileSignerOptions): Promise<Secp25
     }
   };
 
+  /** Full HD node at a path (for xpub): always derived from the seed, never from the cache. */
+  const withNode = <T>(path: string | undefined, fn: (hd: HDKey) => T): T => {
+    if (!wrapKey) throw new CustosError('KEY_CLOSED', 'signer was closed', { details: { keyId } });
+    const p = checkPath(path);
+    const secret = unseal(wrapKey, sealed);
+    const root = HDKey.fromMasterSeed(secret);
+    const child = p ? root.derive(p) : root;
+    try {
+      return fn(child);
+    } finally {
+      secret.fill(0);
+      if (child !== root) child.wipePrivateData();
+      root.wipePrivateData();
+    }
+  };
+
   return {
     backend: 'file',
     keyId,
     async publicKey(path) {
-      return withKey(path, (priv) => secp256k1.getPublicKey(priv, true));
+      const k = path ?? 'm';
+      const hit = publicKeys.get(k);
+      if (hit) return hit.slice();
+      const pub = withKey(path, (priv) => secp256k1.getPublicKey(priv, true));
+      if (publicKeys.size >= MAX_CACHED) publicKeys.clear();
+      publicKeys.set(k, pub);
+      return pub.slice();
     },
     async signDigest(digest, path): Promise<EcdsaSignature> {
       if (digest.length !== 32) throw new CustosError('BAD_DIGEST', 'digest must be 32 bytes');
@@ -126,7 +164,7 @@ export async function openFileSigner(options: FileSignerOptions): Promise<Secp25
     ...(isHd
       ? {
           async xpub(path?: string) {
-            return withKey(path, (_priv, hd) => hd!.publicExtendedKey);
+            return withNode(path, (hd) => hd.publicExtendedKey);
           },
         }
       : {}),
@@ -134,6 +172,8 @@ export async function openFileSigner(options: FileSignerOptions): Promise<Secp25
       wrapKey?.fill(0);
       wrapKey = undefined;
       sealed.ct.fill(0);
+      for (const v of sealedChildren.values()) v.ct.fill(0);
+      sealedChildren.clear();
     },
   };
 }

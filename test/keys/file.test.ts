@@ -61,6 +61,10 @@ describe('file keystore backend', () => {
     const digest = sha256(new TextEncoder().encode('y'));
     const sig = await signer.signDigest(digest, "m/0'/1");
     expect(verifyDigest(sig, digest, child.publicKey!)).toBe(true);
+    // Second signature at the path comes from the sealed child-key cache: same key, same RFC 6979 signature.
+    expect(await signer.signDigest(digest, "m/0'/1")).toEqual(sig);
+    const other = await signer.signDigest(digest, "m/0'/2");
+    expect(verifyDigest(other, digest, child.publicKey!)).toBe(false);
     await expect(signer.signDigest(digest, 'm/../0')).rejects.toThrow(/KEY_BAD_PATH/);
     await signer.close();
   });
