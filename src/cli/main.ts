@@ -3,12 +3,14 @@ import { registerApprovalCommands } from './commands/approval.ts';
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerBundleCommands } from './commands/bundle.ts';
 import { registerCosignerCommands } from './commands/cosigner.ts';
+import { registerDemoCommands } from './commands/demo.ts';
 import { registerGovernanceCommands } from './commands/governance.ts';
 import { registerInitCommands } from './commands/init.ts';
 import { registerIntentCommands } from './commands/intent.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerPrincipalCommands } from './commands/principal.ts';
 import { registerServeCommands } from './commands/serve.ts';
+import { registerUpCommands } from './commands/up.ts';
 import { registerVerifyPsbtCommands } from './commands/verify-psbt.ts';
 import { registerVerifySafeCommands } from './commands/verify-safe.ts';
 
@@ -44,6 +46,8 @@ export async function main(argv: string[]): Promise<number> {
   registerVerifySafeCommands(program, ctx);
   registerVerifyPsbtCommands(program, ctx);
   registerServeCommands(program, ctx);
+  registerUpCommands(program, ctx);
+  registerDemoCommands(program, ctx);
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -124,6 +124,29 @@ export const coordinatorConfigSchema = z
       })
       .strict()
       .default({ enabled: true, pollMs: 250, batch: 16, visibilityMs: 60_000 }),
+    /**
+     * Test-only fault injection for the multi-process tests, applied only to intents whose
+     * `reference` matches: pause at a workflow point (to kill the process there), or rewrite the
+     * destination of the built transaction (a compromised coordinator). Refused at start unless
+     * CUSTOS_ALLOW_FAULT_INJECTION=1.
+     */
+    faultInjection: z
+      .object({
+        pause: z
+          .object({
+            reference: z.string().min(1),
+            point: z.enum(['before-broadcast', 'after-broadcast']),
+            ms: z.number().int().min(0).max(600_000),
+          })
+          .strict()
+          .optional(),
+        rewriteDestination: z
+          .object({ reference: z.string().min(1), to: z.string().regex(/^0x[0-9a-fA-F]{40}$/) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
     /** Refresh interval of the trust bundle view. */
     trustRefreshMs: z.number().int().min(100).max(3_600_000).default(2000),
     log: z

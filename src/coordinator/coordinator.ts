@@ -14,7 +14,7 @@ import type { AuditReader } from './http/routes/audit.ts';
 import type { DirectoryPort, GovernancePort } from './http/routes/directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { IntentService } from './service.ts';
-import { WorkflowEngine } from './workflow/engine.ts';
+import { type EngineDeps, WorkflowEngine } from './workflow/engine.ts';
 import type {
   ApprovalsPort,
   ChainPort,
@@ -43,6 +43,7 @@ export interface CoordinatorOptions {
   http?: AppOptions;
   worker?: { enabled?: boolean; pollMs?: number; batch?: number; visibilityMs?: number; id?: string };
   retry?: RetryPolicy;
+  fault?: EngineDeps['fault'];
 }
 
 export interface Coordinator {
@@ -87,6 +88,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     ...(o.policy ? { policy: o.policy } : {}),
     clock,
     metrics,
+    ...(o.fault ? { fault: o.fault } : {}),
   });
   const worker = new Worker(queue, engine, {
     clock,

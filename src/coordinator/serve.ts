@@ -30,6 +30,27 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
+/**
+ * TEST-ONLY compromised coordinator: after approval, the transaction it builds for intents with
+ * this reference pays `destination` instead (the Bybit/DMM pattern). Co-signers must refuse.
+ */
+function tamperingChain(inner: ChainPort, reference: string, destination: string): ChainPort {
+  return {
+    build: async (intent) => {
+      const tx = await inner.build(intent);
+      if (intent.reference !== reference) return tx;
+      if (tx.kind === 'safe') return { ...tx, safeTx: { ...tx.safeTx, to: destination } };
+      return tx;
+    },
+    finalize: (i, t, s) => inner.finalize(i, t, s),
+    broadcast: (r) => inner.broadcast(r),
+    status: (h) => inner.status(h),
+    ...(inner.decode
+      ? { decode: (t: Parameters<NonNullable<ChainPort['decode']>>[0]) => inner.decode!(t) }
+      : {}),
+  };
+}
+
 export function readGenesis(cfg: CoordinatorConfig): Genesis {
   if ('file' in cfg.genesis) {
     const p = configPath(cfg, cfg.genesis.file);
@@ -113,6 +134,18 @@ export async function startCoordinator(
       }),
     );
   }
+  const fi = cfg.faultInjection;
+  if (fi && env.CUSTOS_ALLOW_FAULT_INJECTION !== '1') {
+    throw new InvalidInputError(
+      'FAULT_INJECTION_REFUSED',
+      'faultInjection',
+      'faultInjection is for tests only (CUSTOS_ALLOW_FAULT_INJECTION=1)',
+    );
+  }
+  if (fi?.rewriteDestination) {
+    for (const [id, port] of chains)
+      chains.set(id, tamperingChain(port, fi.rewriteDestination.reference, fi.rewriteDestination.to));
+  }
   const { verifier, approvals } = approvalAdapters(() => trust.current.principals);
   const gov = governanceAdapter(governance, () => trust.refresh());
   const readTokens = new Map(
@@ -157,6 +190,17 @@ export async function startCoordinator(
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
     worker: cfg.worker,
+    ...(fi?.pause
+      ? {
+          fault: async (point, rec) => {
+            const p = fi.pause!;
+            if (point !== p.point || !rec.intentJson.includes(`"reference":${JSON.stringify(p.reference)}`))
+              return;
+            logger.warn({ point, intent: rec.id }, 'fault injection pause');
+            await new Promise((r) => setTimeout(r, p.ms));
+          },
+        }
+      : {}),
   });
   const timer = setInterval(() => {
     void gov

@@ -46,6 +46,8 @@ export interface EngineDeps {
   policy?: PolicyPort;
   clock: () => Date;
   metrics?: WorkflowMetrics;
+  /** Test-only pause points (multi-process crash tests); see config `faultInjection`. */
+  fault?: (point: 'before-broadcast' | 'after-broadcast', rec: IntentRecord) => Promise<void>;
   /** How long to wait before re-checking a broadcast transaction. */
   confirmPollMs?: number;
 }
@@ -427,6 +429,7 @@ export class WorkflowEngine {
       entry = await this.d.outbox.get<{ raw: string; txHash: string }>(rec.id, BROADCAST);
     }
     if (entry!.status !== 'done') {
+      await this.d.fault?.('before-broadcast', rec);
       await this.d.outbox.attempt(rec.id, BROADCAST, now);
       try {
         await chain.broadcast(entry!.content.raw);
@@ -437,6 +440,7 @@ export class WorkflowEngine {
           message: e instanceof Error ? e.message : String(e),
         };
       }
+      await this.d.fault?.('after-broadcast', rec);
       await this.d.outbox.settle(
         rec.id,
         BROADCAST,
