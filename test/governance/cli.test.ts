@@ -1,4 +1,6 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -304,5 +306,78 @@ describe('custos bundle export', () => {
     ]);
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.out)).toMatchObject({ ok: false, code: 'BUNDLE_CHAIN_INVALID' });
+  });
+});
+
+describe('custos approve --coordinator', () => {
+  it('fetches by id, recomputes the digest, posts the approval; refuses a coordinator that lies', async () => {
+    // A stand-in coordinator (node:http test double): serves one intent and records what is posted.
+    const intent = makeIntent();
+    const posted: { url: string; key: string | undefined; body: unknown }[] = [];
+    let lie = false;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        if (req.method === 'GET') {
+          const shown = lie ? { ...intent, amount: '1' } : intent;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ id: intent.id, digest: bytesToHex(intentDigest(intent)), intent: shown }));
+        } else {
+          posted.push({
+            url: req.url!,
+            key: req.headers['idempotency-key'] as string | undefined,
+            body: JSON.parse(body),
+          });
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"state":"pending_approval"}');
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const r = await run([
+        'approve',
+        intent.id,
+        '--coordinator',
+        base,
+        '--key',
+        p('dan.key'),
+        '--principal',
+        'dan',
+        ...pass,
+      ]);
+      expect(r.code).toBe(0);
+      expect(posted).toHaveLength(1);
+      expect(posted[0]!.url).toBe(`/v1/intents/${intent.id}/approvals`);
+      expect(posted[0]!.body).toMatchObject({
+        principal: 'dan',
+        decision: 'approve',
+        intentDigest: bytesToHex(intentDigest(intent)),
+      });
+      expect(posted[0]!.key).toBe(bytesToHex(approvalDigest(intentDigest(intent), 'approve')));
+      // ATTACK: the coordinator shows one intent but claims the digest of another: nothing is signed or sent.
+      lie = true;
+      const bad = await run([
+        'approve',
+        intent.id,
+        '--coordinator',
+        base,
+        '--key',
+        p('dan.key'),
+        '--principal',
+        'dan',
+        ...pass,
+      ]);
+      expect(bad.code).toBe(2);
+      expect(JSON.parse(bad.out)).toMatchObject({ code: 'COORDINATOR_MISMATCH' });
+      expect(posted).toHaveLength(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
