@@ -9,6 +9,8 @@ export const AUDIT_SQL = {
   insertManyIfHead: `INSERT INTO audit_log (seq, at, kind, actor, subject, body, prev_hash, hash)
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
     WHERE (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) IS NOT DISTINCT FROM $9::text`,
+  /** One-round-trip group commit (migration 0002); $1 lock key, $2 expected head hash or NULL. */
+  appendFn: 'SELECT custos_audit_append($1::bigint, $2::text, $3, $4, $5, $6, $7, $8, $9, $10) AS ok',
   insertCheckpoint:
     'INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)',
   checkpointAt: 'SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq = $1',

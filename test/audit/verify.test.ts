@@ -61,16 +61,22 @@ describe('audit entry format', () => {
         fc.record({
           seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
           actor: fc.string({ unit: 'binary' }),
+          at: fc.constantFrom(AT, '2026-11-25T09:00:00.123Z'),
           subject: fc.string({ unit: 'grapheme' }),
           kind: fc.constant('a.b'),
           body: fc.jsonValue(),
         }),
         (r) => {
-          const rec = { ...r, at: AT, body: canonicalJson(r.body) };
-          expect(canonicalEntryText(rec)).toBe(canonicalJson({ ...r, at: AT, body: JSON.parse(rec.body) }));
+          const rec = { ...r, body: canonicalJson(r.body) };
+          const jcs = canonicalJson({ ...r, body: JSON.parse(rec.body) });
+          expect(canonicalEntryText(rec)).toBe(jcs);
+          const prev = 'ab'.repeat(32);
+          expect(auditHash(prev, rec)).toBe(
+            createHash('sha256').update(`CUSTOS-AUDIT-V1\n${prev}${jcs}`).digest('hex'),
+          );
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 
