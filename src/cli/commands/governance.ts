@@ -104,7 +104,7 @@ export function registerGovernanceCommands(program: Command, ctx: CliContext): v
         const posted = opts.coordinator
           ? await postJson(
               `${opts.coordinator.replace(/\/$/, '')}/v1/proposals`,
-              { proposal, signature },
+              { document: proposal, signature },
               digest,
             )
           : undefined;
