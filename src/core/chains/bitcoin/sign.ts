@@ -1,9 +1,10 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { hash160 } from '@scure/btc-signer/utils.js';
+import { Transaction } from '@scure/btc-signer';
+import { hash160, tagSchnorr } from '@scure/btc-signer/utils.js';
 import type { Secp256k1Signer } from '../../../keys/backend.ts';
 import { CustosError } from '../../errors/base.ts';
 import { HARDENED } from './descriptor/parse.ts';
-import { inspectPsbt, type UtxoView } from './inspect.ts';
+import { type Inspection, inspectPsbt, type UtxoView } from './inspect.ts';
 import { serializePsbtKeyMaps } from './psbt/keymap.ts';
 import { bip143Sighash } from './tx/sighash.ts';
 import { isParsed } from './verify.ts';
@@ -12,7 +13,10 @@ import { type BitcoinWallet, type BitcoinWalletConfig, parseBitcoinWallet } from
 export interface PartialSignature {
   input: number;
   pubkey: Uint8Array;
-  /** DER signature, low-S, followed by the SIGHASH_ALL byte (BIP 143 / BIP 146 LOW_S). */
+  /**
+   * Segwit v0: DER signature, low-S, followed by the SIGHASH_ALL byte (BIP 143 / BIP 146 LOW_S).
+   * Taproot: 64-byte BIP 340 signature (SIGHASH_DEFAULT).
+   */
   signature: Uint8Array;
   path: string;
 }
@@ -76,9 +80,10 @@ export async function signPsbtInputs(
   utxoView?: UtxoView,
 ): Promise<SignedPsbt> {
   const w = isParsed(wallet) ? wallet : parseBitcoinWallet(wallet);
-  if (w.kind === 'tr')
+  if (w.kind === 'tr' && !signer.schnorrSign)
     throw new CustosError('SIGNER_UNSUPPORTED', 'taproot key-path signing needs a Schnorr-capable backend');
   const ins = inspectPsbt(psbt, w, utxoView);
+  if (w.kind === 'tr') return signTaprootInputs(ins, w, signer);
   const view = ins.view;
   const sighashTx = { ...view, version: view.txVersion };
   const signatures: PartialSignature[] = [];
@@ -120,4 +125,50 @@ export async function signPsbtInputs(
     outputs: view.maps.outputs,
   });
   return { psbt: out, signatures };
+}
+
+/**
+ * tr(KEY) key path (BIP 341/86): SIGHASH_DEFAULT over every input's amount and script, signed by
+ * the backend with the BIP 341 tweak t = hash_TapTweak(internal key) (no script tree). The
+ * signature goes into PSBT_IN_TAP_KEY_SIG (64 bytes: SIGHASH_DEFAULT, which commits like ALL).
+ */
+async function signTaprootInputs(
+  ins: Inspection,
+  w: BitcoinWallet,
+  signer: Secp256k1Signer,
+): Promise<SignedPsbt> {
+  const view = ins.view;
+  if (ins.inputs.some((i) => i.value === undefined || !i.ours))
+    throw new CustosError('INPUT_AMOUNT_UNPROVEN', 'every taproot input must be ours with a known amount');
+  const tx = new Transaction({
+    version: view.txVersion,
+    lockTime: view.locktime,
+    allowUnknownOutputs: true,
+    allowUnknownInputs: true,
+  });
+  for (const i of view.inputs) tx.addInput({ txid: i.txid, index: i.vout, sequence: i.sequence });
+  for (const o of view.outputs) tx.addOutput({ script: o.script, amount: o.amount });
+  const scripts = ins.inputs.map((i) => i.ours!.derived.script);
+  const amounts = ins.inputs.map((i) => i.value!);
+  const signatures: PartialSignature[] = [];
+  const inputMaps = view.maps.inputs.map((m) => [...m]);
+  for (const input of ins.inputs) {
+    if (view.inputs[input.index]!.finalized) continue;
+    const key = input.ours!.derived.keys[0]!;
+    const msg = tx.preimageWitnessV1(input.index, scripts, 0x00, amounts);
+    const tweak = tagSchnorr('TapTweak', input.ours!.derived.tapInternalKey!);
+    const path = pathString(key.path);
+    const sig = await signer.schnorrSign!(msg, path, tweak);
+    if (sig.length !== 64)
+      throw new CustosError('SIGNER_BAD_SIGNATURE', 'Schnorr signature must be 64 bytes');
+    inputMaps[input.index] = [
+      ...inputMaps[input.index]!.filter((kv) => kv.type !== 0x13),
+      { type: 0x13, key: new Uint8Array([0x13]), value: sig },
+    ];
+    signatures.push({ input: input.index, pubkey: key.pubkey, signature: sig, path });
+  }
+  return {
+    psbt: serializePsbtKeyMaps({ global: view.maps.global, inputs: inputMaps, outputs: view.maps.outputs }),
+    signatures,
+  };
 }

@@ -76,6 +76,8 @@ export interface VerifiedPsbt {
     destinationOutput: number;
     change: { output: number; value: bigint; index: number }[];
     inputTotal: bigint;
+    /** Outpoints this transaction spends (for the co-signer's one-spend-per-UTXO ledger, I8). */
+    spends: { txid: string; vout: number }[];
   };
 }
 
@@ -98,7 +100,14 @@ export function checkAgainstIntent(
     findings.push({ code: 'WRONG_CHAIN', message: `intent is for ${intent.chain}, wallet is ${w.network}` });
     return { findings };
   }
-  const destScript = addressToScript(intent.destination, w.network);
+  let destScript: Uint8Array;
+  try {
+    destScript = addressToScript(intent.destination, w.network);
+  } catch {
+    // Valid for the chain by the intent schema, but not payable here (e.g. a future witness version).
+    findings.push({ code: 'DESTINATION_MISMATCH', message: 'intent destination is not a payable address' });
+    return { findings };
+  }
   const amount = BigInt(intent.amount);
   const destHex = hexCodec.encode(destScript);
   let destinationOutput: number | undefined;
@@ -224,6 +233,7 @@ export function verifyPsbt(
       destinationOutput: destinationOutput!,
       change,
       inputTotal: ins.inputs.reduce((s, x) => s + x.value!, 0n),
+      spends: ins.inputs.map((x) => ({ txid: x.txid, vout: x.vout })),
     },
   });
 }
