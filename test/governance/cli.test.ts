@@ -6,13 +6,16 @@ import { join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
+import { governanceAdapter } from '../../src/coordinator/adapters/governance.ts';
 import { approvalDigest } from '../../src/core/approval/digest.ts';
 import { verifyApprovals } from '../../src/core/approval/verify.ts';
 import { draftProposal } from '../../src/core/governance/proposal.ts';
 import { PrincipalSet } from '../../src/core/identity/principal-set.ts';
 import { intentDigest } from '../../src/core/intent/index.ts';
 import { GovernanceService } from '../../src/store/governance/service.ts';
+import { migrate } from '../../src/store/migrate.ts';
 import { openDb } from '../../src/store/open.ts';
+import { openPglite } from '../../src/store/pglite.ts';
 import { makeIntent } from '../approval/fixtures.ts';
 import { Admin, config, genesisOf } from './fixtures.ts';
 
@@ -378,6 +381,47 @@ describe('custos approve --coordinator', () => {
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('custos propose/vote output against the coordinator governance API', () => {
+  it('the bodies the CLI posts are accepted by the coordinator adapter over GovernanceService', async () => {
+    const db = await openPglite();
+    try {
+      await migrate(db);
+      const genesis = JSON.parse(readFileSync(p('genesis.json'), 'utf8'));
+      const gov = new GovernanceService(db, { genesis, now: () => new Date().toISOString() });
+      const api = governanceAdapter(gov, async () => undefined);
+      const g = (who: string) => ['--key', p(`${who}.key`), '--principal', `genesis:${keys[who]}`, ...pass];
+      const prop = await run([
+        'propose',
+        '--config',
+        p('config1.json'),
+        '--genesis',
+        p('genesis.json'),
+        '--delay',
+        '0',
+        '--out',
+        p('p-api.json'),
+        ...g('alice'),
+      ]);
+      expect(prop.code).toBe(0);
+      const file = JSON.parse(readFileSync(p('p-api.json'), 'utf8'));
+      expect(
+        await api.propose({ document: file.proposal, signature: file.signature }, new Date()),
+      ).toMatchObject({
+        digest: file.digest,
+        status: 'pending',
+      });
+      const vote = JSON.parse((await run(['vote', p('p-api.json'), ...g('bob')])).out);
+      expect(await api.vote(file.digest, { vote: vote.vote, signature: vote.signature }, new Date())).toEqual(
+        { approvals: 2 },
+      );
+      expect(await api.executeDue()).toBe(1);
+      expect((await gov.current())?.version).toBe(1);
+    } finally {
+      await db.close();
     }
   });
 });
