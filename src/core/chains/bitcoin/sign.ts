@@ -83,7 +83,7 @@ export async function signPsbtInputs(
   if (w.kind === 'tr' && !signer.schnorrSign)
     throw new CustosError('SIGNER_UNSUPPORTED', 'taproot key-path signing needs a Schnorr-capable backend');
   const ins = inspectPsbt(psbt, w, utxoView);
-  if (w.kind === 'tr') return signTaprootInputs(ins, w, signer);
+  if (w.kind === 'tr') return signTaprootInputs(ins, signer);
   const view = ins.view;
   const sighashTx = { ...view, version: view.txVersion };
   const signatures: PartialSignature[] = [];
@@ -132,11 +132,7 @@ export async function signPsbtInputs(
  * the backend with the BIP 341 tweak t = hash_TapTweak(internal key) (no script tree). The
  * signature goes into PSBT_IN_TAP_KEY_SIG (64 bytes: SIGHASH_DEFAULT, which commits like ALL).
  */
-async function signTaprootInputs(
-  ins: Inspection,
-  w: BitcoinWallet,
-  signer: Secp256k1Signer,
-): Promise<SignedPsbt> {
+async function signTaprootInputs(ins: Inspection, signer: Secp256k1Signer): Promise<SignedPsbt> {
   const view = ins.view;
   if (ins.inputs.some((i) => i.value === undefined || !i.ours))
     throw new CustosError('INPUT_AMOUNT_UNPROVEN', 'every taproot input must be ours with a known amount');
