@@ -78,6 +78,12 @@ function refuse(
 
 let pruneCounter = 0;
 const caches = new WeakMap<Db, LedgerCache>();
+const unauthenticated = new WeakMap<Db, number>();
+
+/** Requests refused before their signature verified (not logged, see below). */
+export function unauthenticatedRefusals(db: Db): number {
+  return unauthenticated.get(db) ?? 0;
+}
 
 export async function handleSign(deps: PipelineDeps, req: IncomingRequest): Promise<SignOutcome> {
   const nowMs = deps.now();
@@ -247,6 +253,13 @@ export async function handleSign(deps: PipelineDeps, req: IncomingRequest): Prom
         : new Refused('internal', 'INTERNAL', 'internal error (refused, nothing signed)', {
             error: e instanceof Error ? e.message.slice(0, 200) : String(e),
           });
+    // A request whose signature did not verify is from nobody we know: counting it is enough.
+    // Logging it would let anyone who can reach the port grow our database (refusals after the
+    // signature check — stale, replayed — are logged: they are someone holding a coordinator key).
+    if (r.step === 'auth' && r.code !== 'AUTH_STALE' && r.code !== 'AUTH_REPLAY') {
+      unauthenticated.set(deps.db, (unauthenticated.get(deps.db) ?? 0) + 1);
+      return { status: 401, body: { ok: false, code: r.code, message: r.message, step: r.step } };
+    }
     await appendRefusal(deps.db, {
       at: nowIso,
       code: r.code,

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { COSIGNER_PATHS, type CosignerStatus, type Refusal } from '../core/auth/cosigner-api.ts';
 import { verifySignedRequest } from '../core/auth/request.ts';
 import { ledgerCount, recordNonce } from './ledger.ts';
-import { handleSign, type PipelineDeps } from './pipeline.ts';
+import { handleSign, type PipelineDeps, unauthenticatedRefusals } from './pipeline.ts';
 import { verifyRefusalLog } from './refusal-log.ts';
 
 /**
@@ -57,6 +57,7 @@ export function buildServer(
       bundle: trust ? { sequence: trust.sequence, hash: trust.hash } : null,
       ledgerEntries: await ledgerCount(deps.db),
       refusals: log.ok ? log.value.count : -1,
+      unauthenticatedRefusals: unauthenticatedRefusals(deps.db),
     };
     return reply.send(status);
   });

@@ -1,5 +1,6 @@
 import { recoverAddress } from 'viem';
 import { afterAll, describe, expect, it } from 'vitest';
+import { unauthenticatedRefusals } from '../../src/cosigner/pipeline.ts';
 import { verifyRefusalLog } from '../../src/cosigner/refusal-log.ts';
 import { storeBackends } from '../helpers/db.ts';
 import {
@@ -46,6 +47,8 @@ describe.each(backends)('co-signer pipeline on $name', (backend) => {
     expect(first.status).toBe(200);
     const replay = await h.replay(first.raw);
     expect(replay).toMatchObject({ status: 401, json: { code: 'AUTH_REPLAY', step: 'auth' } });
+    // A replay was signed by a coordinator key: that one is logged.
+    expect(await verifyRefusalLog(h.deps.db)).toMatchObject({ ok: true, value: { count: 1 } });
   });
 
   it('attack: body altered after the coordinator signed the request', async () => {
@@ -54,6 +57,9 @@ describe.each(backends)('co-signer pipeline on $name', (backend) => {
       raw.body = raw.body.replace(DEST, OTHER_DEST);
     });
     expect(r).toMatchObject({ status: 401, json: { code: 'AUTH_BAD_SIGNATURE' } });
+    // Not logged (anyone reaching the port could fill the log), only counted.
+    expect(await verifyRefusalLog(h.deps.db)).toMatchObject({ ok: true, value: { count: 0 } });
+    expect(unauthenticatedRefusals(h.deps.db)).toBe(1);
   });
 
   it('attack: one intent byte changed after approval (amount) — requester and approvals no longer bind', async () => {

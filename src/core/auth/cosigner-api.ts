@@ -146,7 +146,10 @@ export const cosignerStatusSchema = z
     publicKey: z.string(),
     bundle: z.object({ sequence: z.number().int(), hash: z.string() }).strict().nullable(),
     ledgerEntries: z.number().int(),
+    /** Entries in the hash-chained refusal log; -1 when the log does not verify. */
     refusals: z.number().int(),
+    /** Requests refused before their signature verified, since start (counted, not logged). */
+    unauthenticatedRefusals: z.number().int(),
   })
   .strict();
 export type CosignerStatus = z.infer<typeof cosignerStatusSchema>;
