@@ -67,7 +67,20 @@ export class EvmWatchtower {
     let recent = await store.recent(chain);
     let reorgedFrom: bigint | undefined;
     const scanned: bigint[] = [];
-    let next = recent.length > 0 ? recent[recent.length - 1]!.number + 1n : (this.o.startBlock ?? target);
+    // The stored tip itself may have been replaced (a reorg that does not lengthen the chain).
+    const tip = recent[recent.length - 1];
+    if (tip && tip.number <= target) {
+      const onChain = await client.getBlock({ blockNumber: tip.number });
+      if (onChain.hash !== tip.hash) {
+        reorgedFrom = (await this.commonAncestor(recent)) + 1n;
+        await store.rewind(chain, reorgedFrom);
+        recent = await store.recent(chain);
+      }
+    }
+    let next =
+      recent.length > 0
+        ? recent[recent.length - 1]!.number + 1n
+        : (reorgedFrom ?? this.o.startBlock ?? target);
     while (next <= target) {
       const block = await this.fetch(next);
       const prev = recent[recent.length - 1];

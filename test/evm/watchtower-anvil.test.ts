@@ -356,4 +356,35 @@ describe('watchtower on anvil', () => {
       ['WALLET_CONFIG_CHANGE', 'safe-quiet', 'singleton', null],
     ]);
   });
+
+  it('a reorg that replaces the scanned tip without lengthening the chain is re-scanned', async () => {
+    const seen: EvmAlert[] = [];
+    const t4 = new EvmWatchtower({
+      chain: CHAIN,
+      client: w.anvil.client,
+      wallets: [hot],
+      store: memoryCursorStore(),
+      lookup,
+      onAlert: (a) => void seen.push(a),
+      startBlock: (await w.anvil.client.getBlockNumber({ cacheTime: 0 })) + 1n,
+    });
+    const snap = await w.anvil.rpc<string>('evm_snapshot');
+    const thief = w.anvil.wallet(hotKey);
+    const h1 = await thief.sendTransaction({ to: attacker.address, value: 31n });
+    const r1 = await w.anvil.client.waitForTransactionReceipt({ hash: h1 });
+    await t4.poll();
+    await w.anvil.rpc('evm_revert', [snap]);
+    const h2 = await thief.sendTransaction({ to: attacker.address, value: 32n });
+    const r2 = await w.anvil.client.waitForTransactionReceipt({ hash: h2 });
+    expect([r2.blockNumber, await w.anvil.client.getBlockNumber({ cacheTime: 0 })]).toEqual([
+      r1.blockNumber,
+      r1.blockNumber,
+    ]);
+    const res = await t4.poll();
+    expect(res.reorgedFrom).toBe(r1.blockNumber);
+    expect(seen.map((a) => [a.txHash, a.block.hash])).toEqual([
+      [h1, r1.blockHash],
+      [h2, r2.blockHash],
+    ]);
+  });
 });
