@@ -8,7 +8,7 @@ import type { SafeWallet } from '../../src/core/chains/evm/wallet-config.ts';
 import type { Intent } from '../../src/core/intent/schema.ts';
 import { buildSafeTransfer } from '../../src/evm/build.ts';
 import { readSafeChainState } from '../../src/evm/chain-state.ts';
-import { executeSafeTransaction, type OwnerSignature } from '../../src/evm/execute.ts';
+import { executeSafeTransaction, type OwnerSignature, packSafeSignatures } from '../../src/evm/execute.ts';
 import { verifySafeRegistration } from '../../src/evm/registration.ts';
 import { CHAIN, startWorld, type World } from './world.ts';
 
@@ -239,6 +239,35 @@ describe('attacks on a 2-of-3 Safe 1.4.1', () => {
         w.anvil.client,
       ),
     ).rejects.toThrow(/GS026|revert/);
+  });
+
+  it('executor: signatures are packed in owner order, duplicates refused, a wrong hash never submitted', async () => {
+    const intent = w.intent({ wallet: wallet.id, amount: '1000' });
+    const tx = await buildSafeTransfer(intent, wallet, w.anvil.client);
+    const signed = await cosign(intent, tx, wallet);
+    if (!signed.ok) throw new Error(signed.code);
+    const [a, b] = signed.signatures as [OwnerSignature, OwnerSignature];
+    const packed = packSafeSignatures([b, a]);
+    const [lo, hi] = BigInt(a.owner) < BigInt(b.owner) ? [a, b] : [b, a];
+    expect(packed).toBe(`${lo.signature}${hi.signature.slice(2)}`);
+    expect(() => packSafeSignatures([a, a])).toThrow(/DUPLICATE_SIGNER/);
+    const other = { ...tx, value: tx.value + 1n };
+    await expect(
+      executeSafeTransaction(
+        { safe: wallet.config.address, fields: other, safeTxHash: signed.safeTxHash },
+        [b, a],
+        w.relayer,
+        w.anvil.client,
+      ),
+    ).rejects.toThrow(/SAFE_TX_HASH_MISMATCH/);
+    // Given in reverse owner order, the executor still submits a valid execution.
+    const exec = await executeSafeTransaction(
+      { safe: wallet.config.address, fields: tx, safeTxHash: signed.safeTxHash },
+      [hi, lo],
+      w.relayer,
+      w.anvil.client,
+    );
+    expect(exec.safeTxHash).toBe(signed.safeTxHash);
   });
 
   it('a changed wallet configuration on chain blocks signing', async () => {
