@@ -1,6 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../../src/core/policy/evaluate.ts';
 import { AddressBookStore } from '../../src/store/addressbook.ts';
+import type { Db } from '../../src/store/db.ts';
 import { latestListLoad, recordListLoad } from '../../src/store/screening.ts';
 import { storeBackends } from '../helpers/db.ts';
 import { BTC_CHAIN, BTC_COLD, ctx, ETH_CHAIN, intent, KRAKEN, policy } from './fixtures.ts';
@@ -9,10 +10,21 @@ const backends = await storeBackends();
 const DAY = 86_400_000;
 
 describe.each(backends)('address book on $name', (backend) => {
+  // One migrated database per backend (opening one runs every migration of every area: slow on a
+  // busy machine); each test starts from empty tables.
+  let shared: Db;
+  beforeAll(async () => {
+    shared = await backend.open();
+  }, 180_000);
   afterAll(() => backend.cleanup());
+  const fresh = async (): Promise<Db> => {
+    await shared.query('DELETE FROM address_book');
+    await shared.query('DELETE FROM screening_list_loads');
+    return shared;
+  };
 
   it('adds pending entries that become known only after the cool-down', async () => {
-    const db = await backend.open();
+    const db = await fresh();
     const store = new AddressBookStore(db, DAY);
     const e = await store.add(
       { chain: ETH_CHAIN, address: KRAKEN, label: 'Kraken', category: 'exchange' },
@@ -29,7 +41,7 @@ describe.each(backends)('address book on $name', (backend) => {
   });
 
   it('refuses a cool-down below the floor, an unchecksummed address and a duplicate', async () => {
-    const db = await backend.open();
+    const db = await fresh();
     const store = new AddressBookStore(db, DAY);
     await expect(
       store.add(
@@ -57,7 +69,7 @@ describe.each(backends)('address book on $name', (backend) => {
   });
 
   it('revokes: the entry stops counting at once', async () => {
-    const db = await backend.open();
+    const db = await fresh();
     const store = new AddressBookStore(db, DAY);
     await store.add(
       { chain: BTC_CHAIN, address: BTC_COLD, label: 'Vault', category: 'cold-storage', owner: 'ops' },
@@ -74,7 +86,7 @@ describe.each(backends)('address book on $name', (backend) => {
   });
 
   it('refuses invalid addresses and binds every value', async () => {
-    const db = await backend.open();
+    const db = await fresh();
     const store = new AddressBookStore(db, DAY);
     await expect(
       store.add(
@@ -90,7 +102,7 @@ describe.each(backends)('address book on $name', (backend) => {
   });
 
   it('records screening list loads', async () => {
-    const db = await backend.open();
+    const db = await fresh();
     await recordListLoad(
       db,
       {

@@ -313,6 +313,42 @@ describe('bad input is blocked with a finding, never allowed', () => {
 });
 
 describe('findings', () => {
+  it("a look-alike of one of the wallet's past payees (from the ledger) is flagged", () => {
+    const payee = STRANGER; // paid once, under an approval, never in the address book
+    const fake = getAddress(`${payee.slice(0, 6)}${'0'.repeat(32)}${payee.slice(-4)}`);
+    const ledger = [
+      {
+        intentId: 'p',
+        wallet: 'hot-1',
+        chain: 'eip155:1',
+        asset: ETH,
+        destination: payee,
+        amount: '1',
+        requestedBy: 'x',
+        at: '2026-02-01T00:00:00Z',
+      },
+    ];
+    const d = evaluate(
+      single('{ destination: { lookalike: true } }', 'action: block\n    reason: poison'),
+      intent({ destination: fake }),
+      ctx({ addressBook: [], ledger }),
+    );
+    expect(d.rule).toBe('r');
+    expect(d.findings).toContainEqual(
+      expect.objectContaining({
+        code: 'LOOKALIKE_DESTINATION',
+        details: expect.objectContaining({ mimics: payee, source: 'ledger' }),
+      }),
+    );
+    // another wallet's history is not this wallet's
+    expect(
+      evaluate(
+        single('{ destination: { lookalike: true } }', 'action: block\n    reason: poison'),
+        intent({ destination: fake, wallet: 'hot-2' }),
+        ctx({ addressBook: [], ledger }),
+      ).rule,
+    ).toBeNull();
+  });
   it('screening hit names the lists', () => {
     const d = evaluate(single('{}'), intent(), ctx({ screening: 'hit', screeningLists: ['ofac/ETH'] }));
     expect(d.findings).toContainEqual(

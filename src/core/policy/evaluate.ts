@@ -153,7 +153,11 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
       code: 'DESTINATION_UNKNOWN',
       message: 'destination is not an active address-book entry',
     });
-    const recent = context.recentDestinations ?? [];
+    // Candidates: the address book on this chain, the caller's recent destinations, and the
+    // wallet's own recent payees from the ledger (what a poisoner imitates).
+    const given = context.recentDestinations ?? [];
+    const paid = ledger.recentDestinations(intent.wallet, intent.chain);
+    const recent = paid.length === 0 ? given : given.length === 0 ? paid : [...given, ...paid];
     const onChain = book.onChain(intent.chain);
     const candidates: ReadonlyArray<string | LookalikeCandidate> =
       recent.length === 0 ? onChain : [...onChain, ...recent];
@@ -163,7 +167,14 @@ export function evaluate(policy: Policy, intent: Intent, context: EvalContext): 
       const mimics = f.details?.mimics;
       findings.push({
         ...f,
-        details: { ...f.details, source: recent.includes(mimics as string) ? 'recent' : 'addressBook' },
+        details: {
+          ...f.details,
+          source: given.includes(mimics as string)
+            ? 'recent'
+            : paid.includes(mimics as string)
+              ? 'ledger'
+              : 'addressBook',
+        },
       });
     }
   }

@@ -49,6 +49,9 @@ export function destinationKey(chain: string, destination: string): string {
   return `${chain}\u0000${normaliseDestination(chain, destination)}`;
 }
 
+/** How many recent destinations per wallet and chain are kept as look-alike candidates. */
+export const RECENT_DESTINATIONS = 64;
+
 function lowerBound(a: readonly number[], x: number): number {
   let lo = 0;
   let hi = a.length;
@@ -123,6 +126,8 @@ export class LedgerIndex {
   private readonly bySpecArray = new WeakMap<readonly LedgerField[], Node>();
   /** wallet → chain → normalised destination */
   private readonly paid = new Map<string, Map<string, Set<string>>>();
+  /** wallet → chain → the most recently paid distinct destinations (as written), newest last */
+  private readonly recent = new Map<string, Map<string, string[]>>();
 
   constructor(entries: readonly LedgerEntry[] = []) {
     entries.forEach((e, i) => {
@@ -147,7 +152,32 @@ export class LedgerIndex {
       c = new Set();
       w.set(e.chain, c);
     }
-    c.add(normaliseDestination(e.chain, e.destination));
+    const norm = normaliseDestination(e.chain, e.destination);
+    c.add(norm);
+    let rw = this.recent.get(e.wallet);
+    if (!rw) {
+      rw = new Map();
+      this.recent.set(e.wallet, rw);
+    }
+    let list = rw.get(e.chain);
+    if (!list) {
+      list = [];
+      rw.set(e.chain, list);
+    }
+    const at = list.findIndex((d) => normaliseDestination(e.chain, d) === norm);
+    if (at >= 0) list.splice(at, 1);
+    list.push(e.destination);
+    if (list.length > RECENT_DESTINATIONS) list.shift();
+  }
+
+  /**
+   * The last RECENT_DESTINATIONS distinct destinations this wallet paid on this chain, oldest
+   * first: address poisoning mimics exactly these (the victim copies from its own history), so
+   * the evaluator uses them as look-alike candidates. With out-of-order `add()`s the order is
+   * by arrival.
+   */
+  recentDestinations(wallet: string, chain: string): readonly string[] {
+    return this.recent.get(wallet)?.get(chain) ?? [];
   }
 
   /** Appends a signed withdrawal (any order; in-order appends are O(1) per grouping). */
