@@ -88,6 +88,12 @@ function claimedPath(
  */
 export function inspectPsbt(psbt: Uint8Array, w: BitcoinWallet, utxoView?: UtxoView): Inspection {
   const view = readPsbt(psbt);
+  // Versions 1 and 2, and 3 (BIP 431 TRUC); anything else is non-standard: never relayed, so
+  // signed bytes that only a miner could include later.
+  if (![1, 2, 3].includes(view.txVersion))
+    throw new BitcoinInputError('PSBT_UNSUPPORTED_TX_VERSION', 'transaction version is not 1, 2 or 3', {
+      details: { version: view.txVersion },
+    });
   const findings: Finding[] = [];
   const inputs: InspectedInput[] = [];
   const seen = new Set<string>();
