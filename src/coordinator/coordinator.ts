@@ -44,6 +44,8 @@ export interface CoordinatorOptions {
   worker?: { enabled?: boolean; pollMs?: number; batch?: number; visibilityMs?: number; id?: string };
   retry?: RetryPolicy;
   fault?: EngineDeps['fault'];
+  /** Poll intervals of waiting steps (tests shorten them). */
+  polling?: { confirmPollMs?: number; walletBusyPollMs?: number };
 }
 
 export interface Coordinator {
@@ -89,6 +91,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     clock,
     metrics,
     ...(o.fault ? { fault: o.fault } : {}),
+    ...(o.polling ?? {}),
   });
   const worker = new Worker(queue, engine, {
     clock,

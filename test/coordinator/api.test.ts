@@ -278,6 +278,29 @@ describe.each(backends)('coordinator HTTP API on $name', (backend) => {
     await c.close();
   });
 
+  it('one transaction in flight per wallet: a second intent is built only after the first is final', async () => {
+    const { c, chain } = await fixture(await backend.open());
+    chain.state = 'pending';
+    const a = makeIntent();
+    const b = makeIntent();
+    await c.app.inject({ method: 'POST', url: '/v1/intents', headers: idem(), payload: submitBody(a) });
+    await c.app.inject({ method: 'POST', url: '/v1/intents', headers: idem(), payload: submitBody(b) });
+    await c.worker.drain(20);
+    const states = [(await c.intents.get(a.id))!.state, (await c.intents.get(b.id))!.state].sort();
+    // One holds the wallet's nonce (broadcast, unconfirmed); the other waits in building.
+    expect(states).toEqual(['broadcast', 'building']);
+    expect(chain.builds).toBe(1);
+    chain.state = 'confirmed';
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 120));
+      await c.worker.drain(20);
+    }
+    expect((await c.intents.get(a.id))!.state).toBe('confirmed');
+    expect((await c.intents.get(b.id))!.state).toBe('confirmed');
+    expect(chain.builds).toBe(2);
+    await c.close();
+  });
+
   it('cancels before signing with a signature over the cancel digest; not after', async () => {
     const { c } = await fixture(await backend.open());
     const big = makeIntent({ amount: '50000000000000000000' });

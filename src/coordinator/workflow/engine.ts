@@ -48,6 +48,8 @@ export interface EngineDeps {
   metrics?: WorkflowMetrics;
   /** Test-only pause points (multi-process crash tests); see config `faultInjection`. */
   fault?: (point: 'before-broadcast' | 'after-broadcast', rec: IntentRecord) => Promise<void>;
+  /** How long a build waits while another intent holds the wallet's nonce. */
+  walletBusyPollMs?: number;
   /** How long to wait before re-checking a broadcast transaction. */
   confirmPollMs?: number;
 }
@@ -193,41 +195,68 @@ export class WorkflowEngine {
       await this.failIntent(rec, 'UNKNOWN_WALLET', 'no wallet route for this intent');
       return DONE;
     }
-    let unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
-    if (!unsigned) {
-      const chain = this.d.chains.get(rec.chain);
-      if (!chain) {
-        await this.failIntent(
-          rec,
-          'CHAIN_UNAVAILABLE',
-          `no transaction builder for ${rec.chain}: refusing (fail closed)`,
-        );
-        return DONE;
-      }
-      let payload: TxPayload;
-      try {
-        payload = await chain.build(parseIntent(JSON.parse(rec.intentJson)));
-      } catch (e) {
-        return { kind: 'retry', code: 'BUILD_FAILED', message: e instanceof Error ? e.message : String(e) };
-      }
-      // A concurrent builder may have recorded first: its transaction wins, ours is dropped
-      // before anything was sent anywhere.
-      await this.d.outbox.record(rec.id, UNSIGNED, payload, now);
-      unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
+    const chain = this.d.chains.get(rec.chain);
+    const existing = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
+    if (!existing && !chain) {
+      await this.failIntent(
+        rec,
+        'CHAIN_UNAVAILABLE',
+        `no transaction builder for ${rec.chain}: refusing (fail closed)`,
+      );
+      return DONE;
     }
-    await this.d.intents.transition(
-      rec.id,
-      {
-        event: 'built',
-        actor: SYSTEM,
-        details: { txDigest: unsigned!.contentDigest },
-        enqueue: [
-          { kind: JOB.sign, payload: { intentId: rec.id }, dedupKey: `sign:${rec.id}`, maxAttempts: 10_000 },
-        ],
-      },
-      now,
-    );
-    return DONE;
+    // One transaction in flight per wallet. Co-signers sign only the wallet's current nonce (Safe
+    // nonce / account nonce) and never two transactions for one nonce (I8): a second intent built
+    // while the first is unconfirmed would get the same nonce and be refused. So the wallet's
+    // "slot" is taken here, under a per-wallet advisory lock, in the same transaction that
+    // freezes the unsigned transaction and moves the intent to signing; it frees itself when the
+    // holder reaches a terminal state.
+    const outcome = await this.d.db.transaction(async (tx): Promise<StepOutcome | 'built'> => {
+      await tx.query('SELECT pg_advisory_xact_lock(1129534292, hashtext($1))', [`wallet:${rec.wallet}`]);
+      const { rows: busy } = await tx.query<{ id: string }>(
+        `SELECT i.id FROM wf_intents i
+         WHERE i.wallet = $1 AND i.id <> $2
+           AND (i.state IN ('signing', 'broadcast')
+                OR (i.state = 'building' AND EXISTS (
+                      SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx')))
+         LIMIT 1`,
+        [rec.wallet, rec.id],
+      );
+      if (busy.length > 0)
+        return { kind: 'snooze', until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? 500)) };
+      let unsigned = existing;
+      if (!unsigned) {
+        let payload: TxPayload;
+        try {
+          payload = await chain!.build(parseIntent(JSON.parse(rec.intentJson)));
+        } catch (e) {
+          return { kind: 'retry', code: 'BUILD_FAILED', message: e instanceof Error ? e.message : String(e) };
+        }
+        const recorded = await this.d.outbox.record(rec.id, UNSIGNED, payload, now, tx);
+        if (!recorded.ok) return { kind: 'retry', code: recorded.code, message: recorded.message };
+        unsigned = recorded.value;
+      }
+      const r = await this.d.intents.transitionInTx(
+        tx,
+        rec.id,
+        {
+          event: 'built',
+          actor: SYSTEM,
+          details: { txDigest: unsigned.contentDigest },
+          enqueue: [
+            {
+              kind: JOB.sign,
+              payload: { intentId: rec.id },
+              dedupKey: `sign:${rec.id}`,
+              maxAttempts: 10_000,
+            },
+          ],
+        },
+        now,
+      );
+      return r.ok ? 'built' : DONE;
+    });
+    return outcome === 'built' ? DONE : outcome;
   }
 
   /** The exact request every co-signer gets for this intent (same bytes on every retry). */

@@ -216,6 +216,7 @@ export async function fixture(db: Db, over: Partial<CoordinatorOptions> = {}): P
     chains: new Map([[CHAIN, chain]]),
     worker: { enabled: false },
     retry: { baseMs: 1, maxMs: 1 },
+    polling: { confirmPollMs: 10, walletBusyPollMs: 10 },
     ...over,
   });
   return { c, cosigners, chain, audit };
