@@ -79,6 +79,18 @@ export class BitcoinWatchtower {
     );
   }
 
+  /**
+   * Extends the watch set (new addresses handed out past the previous gap limit). Takes effect
+   * from the next block; addresses must be added before they are given out to be watched from
+   * their first payment.
+   */
+  addWatch(entries: Iterable<WatchEntry>): void {
+    for (const e of entries) {
+      this.entries.push(e);
+      this.index?.addScript(e);
+    }
+  }
+
   async cursor(): Promise<Tip | undefined> {
     const { rows } = await this.o.db.query<{ height: string; hash: string }>(
       'SELECT height::text AS height, hash FROM bitcoin_watch_blocks WHERE chain = $1 ORDER BY height DESC LIMIT 1',
