@@ -44,15 +44,15 @@ export async function openSigner(k: CosignerConfig['key']): Promise<Secp256k1Sig
   });
 }
 
-async function fetchBundleChain(c: CosignerConfig['bundle']): Promise<unknown> {
-  if (c.file) return parseStrictJson(readFileSync(c.file, 'utf8'), 'bundle chain');
+async function fetchBundleText(c: CosignerConfig['bundle']): Promise<string | undefined> {
+  if (c.file) return readFileSync(c.file, 'utf8');
   if (c.url) {
     const r = await fetch(c.url, { signal: AbortSignal.timeout(10_000) });
     if (!r.ok)
       throw new CustosError('BUNDLE_FETCH_FAILED', 'coordinator did not serve the bundle chain', {
         details: { status: r.status },
       });
-    return parseStrictJson(await r.text(), 'bundle chain');
+    return r.text();
   }
   return undefined;
 }
@@ -89,12 +89,21 @@ export async function startCosigner(
   const reloaded = await trust.reload();
   if (!reloaded.ok && reloaded.code !== 'NO_TRUST_BUNDLE')
     log(JSON.stringify({ level: 'error', msg: 'stored trust bundle does not verify', code: reloaded.code }));
+  // Re-verifying an unchanged chain every refresh is wasted work, unless one of its bundles has
+  // become effective since the last check (a pending bundle applies once its delay is over).
+  let last: { text: string; nextEffectiveMs: number } | undefined;
   const refresh = async () => {
     try {
-      const chain = await fetchBundleChain(config.bundle);
-      if (chain === undefined) return;
+      const text = await fetchBundleText(config.bundle);
+      if (text === undefined) return;
+      if (last && text === last.text && now() < last.nextEffectiveMs && trust.current()) return;
+      const chain = parseStrictJson(text, 'bundle chain');
       const r = await trust.accept(chain);
       if (!r.ok) log(JSON.stringify({ level: 'error', msg: 'trust bundle refused', code: r.code }));
+      const pending = (Array.isArray(chain) ? chain : [])
+        .map((b) => Date.parse((b as { effectiveAt?: string })?.effectiveAt ?? ''))
+        .filter((t) => Number.isFinite(t) && t > now());
+      last = { text, nextEffectiveMs: pending.length ? Math.min(...pending) : Number.POSITIVE_INFINITY };
     } catch (e) {
       log(JSON.stringify({ level: 'error', msg: 'trust bundle fetch failed', error: String(e) }));
     }

@@ -157,6 +157,21 @@ export type CosignerStatus = z.infer<typeof cosignerStatusSchema>;
 export const signOutcomeSchema = z.union([signResponseSchema, refusalSchema]);
 
 /**
+ * Refusals about timing or the co-signer's own state, not the request's content: the same request
+ * may succeed later (send it again with a fresh signed-request timestamp and nonce). Every other
+ * code is final for that content. `DELAY_NOT_ELAPSED` carries `details.retryAfterMs`.
+ */
+export const TRANSIENT_REFUSAL_CODES: ReadonlySet<string> = new Set([
+  'AUTH_STALE',
+  'DELAY_NOT_ELAPSED',
+  'NO_TRUST_BUNDLE',
+  'CHAIN_STATE_UNAVAILABLE',
+  'SIGNING_FAILED',
+  'PKCS11_SIGN_FAILED',
+  'INTERNAL',
+]);
+
+/**
  * Client helper for the coordinator: the exact body bytes and headers to POST to a co-signer.
  * Pure (clock and nonce passed in); the caller does the HTTP. Send `body` byte-for-byte: the
  * signature covers its SHA-256.

@@ -13,6 +13,7 @@ export {
   signatureResultSchema,
   signRequestSchema,
   signResponseSchema,
+  TRANSIENT_REFUSAL_CODES,
   type TxPayload,
   txPayloadSchema,
 } from './cosigner-api.ts';
