@@ -61,49 +61,67 @@ export function boundedEditDistance(a: string, b: string, max: number): number {
   return Math.min(prev[n]!, max + 1);
 }
 
-/**
- * Lower bound on the edit distance: one substitution moves at most 2 units of the character
- * histogram, one insertion or deletion 1, so distance ≥ L1(histograms) / 2. Rules out almost every
- * unrelated address without running the dynamic programme.
- */
 interface Normalised {
   prefix: string;
   body: string;
+  head: string;
+  tail: string;
   full: string;
+  /** character histogram of `full`, folded into 64 buckets (see histogramDistance) */
+  hist: Int16Array;
 }
-/** Per-candidate normal forms, memoised for candidate objects that live across calls (address-book entries). */
-const memo = new WeakMap<object, { evm: boolean; n: Normalised }>();
 
-function normalised(c: LookalikeCandidate, evm: boolean): Normalised {
+function histogram(s: string): Int16Array {
+  const h = new Int16Array(64);
+  for (let i = 0; i < s.length; i++) h[s.charCodeAt(i) & 63]!++;
+  return h;
+}
+
+/**
+ * Lower bound on the edit distance: one substitution moves at most 2 units of the character
+ * histogram, one insertion or deletion 1, so distance ≥ L1(histograms) / 2. Folding characters
+ * into 64 buckets can only lower L1, so the bound stays valid. It rules out almost every unrelated
+ * address in 64 steps, without running the dynamic programme.
+ */
+function histogramDistance(a: Int16Array, b: Int16Array): number {
+  let l1 = 0;
+  for (let i = 0; i < 64; i++) l1 += Math.abs(a[i]! - b[i]!);
+  return l1;
+}
+
+function normalise(address: string, evm: boolean): Normalised {
+  const b = body(address, evm);
+  const full = evm ? address.toLowerCase() : address;
+  return {
+    prefix: prefixOf(address),
+    body: b,
+    head: b.slice(0, LOOKALIKE_AFFIX),
+    tail: b.slice(-LOOKALIKE_AFFIX),
+    full,
+    hist: histogram(full),
+  };
+}
+
+/** Per-candidate normal forms, memoised for candidates that live across calls (address-book entries, ledger payees). */
+const memo = new WeakMap<object, { evm: boolean; n: Normalised }>();
+const stringMemo = { evm: new Map<string, Normalised>(), other: new Map<string, Normalised>() };
+
+function normalised(c: string | LookalikeCandidate, evm: boolean): Normalised {
+  if (typeof c === 'string') {
+    const m = evm ? stringMemo.evm : stringMemo.other;
+    let n = m.get(c);
+    if (!n) {
+      n = normalise(c, evm);
+      if (m.size >= 100_000) m.clear(); // bounded
+      m.set(c, n);
+    }
+    return n;
+  }
   const m = memo.get(c);
   if (m && m.evm === evm) return m.n;
-  const n = {
-    prefix: prefixOf(c.address),
-    body: body(c.address, evm),
-    full: evm ? c.address.toLowerCase() : c.address,
-  };
+  const n = normalise(c.address, evm);
   memo.set(c, { evm, n });
   return n;
-}
-
-const scratch = new Int32Array(128);
-
-function histogramBoundExceeds(a: string, b: string, max: number): boolean {
-  const h = scratch;
-  for (let i = 0; i < a.length; i++) h[a.charCodeAt(i) & 127]!++;
-  for (let i = 0; i < b.length; i++) h[b.charCodeAt(i) & 127]!--;
-  let l1 = 0;
-  for (let i = 0; i < a.length; i++) {
-    const c = a.charCodeAt(i) & 127;
-    l1 += Math.abs(h[c]!);
-    h[c] = 0;
-  }
-  for (let i = 0; i < b.length; i++) {
-    const c = b.charCodeAt(i) & 127;
-    l1 += Math.abs(h[c]!);
-    h[c] = 0;
-  }
-  return l1 > 2 * max;
 }
 
 /**
@@ -117,37 +135,28 @@ export function findLookalike(
   candidates: ReadonlyArray<string | LookalikeCandidate>,
 ): Finding | undefined {
   const evm = chain.startsWith('eip155:');
-  const d = body(destination, evm);
-  const dPrefix = prefixOf(destination);
-  const head = d.slice(0, LOOKALIKE_AFFIX);
-  const tail = d.slice(-LOOKALIKE_AFFIX);
-  const dFull = evm ? destination.toLowerCase() : destination;
+  const dn = normalise(destination, evm);
   for (const c of candidates) {
-    const cand = typeof c === 'string' ? { address: c } : c;
-    const n = normalised(cand, evm);
-    if (n.full === dFull) continue; // the same address (EVM: in another letter case)
-    const cb = n.body;
+    const n = normalised(c, evm);
+    if (n.full === dn.full) continue; // the same address (EVM: in another letter case)
     let how: 'affixes' | 'edit-distance' | undefined;
     let distance: number | undefined;
     if (
-      n.prefix === dPrefix &&
-      d.length >= 2 * LOOKALIKE_AFFIX &&
-      cb.slice(0, LOOKALIKE_AFFIX) === head &&
-      cb.slice(-LOOKALIKE_AFFIX) === tail
+      n.prefix === dn.prefix &&
+      dn.body.length >= 2 * LOOKALIKE_AFFIX &&
+      n.head === dn.head &&
+      n.tail === dn.tail
     ) {
       how = 'affixes';
-    } else {
-      const a = dFull;
-      const b = n.full;
-      const dist = histogramBoundExceeds(a, b, LOOKALIKE_MAX_EDITS)
-        ? LOOKALIKE_MAX_EDITS + 1
-        : boundedEditDistance(a, b, LOOKALIKE_MAX_EDITS);
+    } else if (histogramDistance(dn.hist, n.hist) <= 2 * LOOKALIKE_MAX_EDITS) {
+      const dist = boundedEditDistance(dn.full, n.full, LOOKALIKE_MAX_EDITS);
       if (dist <= LOOKALIKE_MAX_EDITS) {
         how = 'edit-distance';
         distance = dist;
       }
     }
     if (how) {
+      const cand = typeof c === 'string' ? { address: c } : c;
       return {
         code: LOOKALIKE_CODE,
         message: `destination resembles ${cand.label ? `"${cand.label}" ` : ''}${cand.address} but is a different address`,
