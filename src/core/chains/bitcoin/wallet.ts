@@ -71,8 +71,24 @@ export interface BitcoinWallet {
   descriptors: { receive: string; change: string };
 }
 
+/**
+ * Parsed wallets by their config text: derivations are memoized per parsed wallet object, so a
+ * co-signer that passes the same config on every request keeps its derivation cache.
+ */
+const parsedCache = new Map<string, BitcoinWallet>();
+
 /** Parses and validates a wallet `config` (throws {@link InvalidInputError} / {@link BitcoinInputError}). */
 export function parseBitcoinWallet(config: unknown, field = 'config'): BitcoinWallet {
+  const key = `${field}\u0000${JSON.stringify(config)}`;
+  const hit = parsedCache.get(key);
+  if (hit) return hit;
+  const w = parseUncached(config, field);
+  if (parsedCache.size >= 64) parsedCache.clear();
+  parsedCache.set(key, w);
+  return w;
+}
+
+function parseUncached(config: unknown, field: string): BitcoinWallet {
   const parsed = bitcoinWalletConfigSchema.safeParse(config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
