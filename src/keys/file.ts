@@ -11,6 +11,7 @@ import {
   readKeystoreFile,
   writeKeystoreFile,
 } from './keystore.ts';
+import { bip86SchnorrSign } from './schnorr.ts';
 
 /**
  * Encrypted-keystore backend. The keystore (scrypt + AES-256-GCM, mode 0600) is decrypted once at
@@ -160,6 +161,9 @@ export async function openFileSigner(options: FileSignerOptions): Promise<Secp25
         );
         return { r: sig.r, s: sig.s, recovery: sig.recovery as 0 | 1 };
       });
+    },
+    async schnorrSign(message, path, tweak) {
+      return withKey(path, (priv) => bip86SchnorrSign(priv, message, tweak));
     },
     ...(isHd
       ? {
