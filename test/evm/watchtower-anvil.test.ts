@@ -329,7 +329,7 @@ describe('watchtower on anvil', () => {
     } finally {
       await backend.cleanup();
     }
-  });
+  }, 180_000);
 
   it('a periodic sweep reads slot 0 of every Safe, even one no block touched', async () => {
     const quiet = await w.newSafe('safe-quiet', '1.4.1', false);
