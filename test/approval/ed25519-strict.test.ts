@@ -79,4 +79,15 @@ describe('Ed25519 strict RFC 8032 verification', () => {
         ]),
     ).toThrow(/credential id used twice/);
   });
+
+  it('refuses one public key registered under two credential ids (one holder, two approvers)', () => {
+    const k = new EdKey('k-a');
+    expect(
+      () =>
+        new PrincipalSet([
+          principal('a', ['approver'], ['ops'], [k.credential()]),
+          principal('b', ['approver'], ['ops'], [{ ...k.credential(), id: 'k-b' }]),
+        ]),
+    ).toThrow(/registered twice/);
+  });
 });

@@ -14,7 +14,7 @@ export interface PrincipalSetOptions {
  *
  * Construction refuses: an unknown field; two principals with one id; one credential id used
  * twice anywhere (a credential id must name exactly one key of exactly one principal, or a
- * signature could be attributed to the wrong person); an Ed25519 key that is non-canonical or
+ * signature could be attributed to the wrong person); one public key under two credentials; an Ed25519 key that is non-canonical or
  * of small order; a WebAuthn key that is not an ES256 P-256 point.
  */
 export class PrincipalSet {
@@ -22,6 +22,7 @@ export class PrincipalSet {
   readonly webauthn: WebAuthnExpectations | undefined;
   private readonly byId = new Map<string, Principal>();
   private readonly byCredential = new Map<string, { principal: Principal; credential: Credential }>();
+  private readonly keys = new Set<string>();
 
   constructor(principals: readonly unknown[], options: PrincipalSetOptions = {}) {
     const parsed: Principal[] = [];
@@ -45,6 +46,13 @@ export class PrincipalSet {
         if (this.byCredential.has(c.id)) {
           throw new InvalidInputError('DUPLICATE_CREDENTIAL', `${field}/id`, 'credential id used twice');
         }
+        // One key, one credential: the same key under two credential ids (or two principals) would
+        // let one key holder count as two approvers or two admins.
+        const keyId = `${c.type}:${c.publicKey}`;
+        if (this.keys.has(keyId)) {
+          throw new InvalidInputError('DUPLICATE_KEY', `${field}/publicKey`, 'public key registered twice');
+        }
+        this.keys.add(keyId);
         if (c.type === 'ed25519') {
           const problem = ed25519KeyProblem(c.publicKey);
           if (problem)
