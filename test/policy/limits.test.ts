@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { evaluate } from '../../src/core/policy/evaluate.ts';
 import { LedgerIndex } from '../../src/core/policy/ledger.ts';
 import type { LedgerEntry } from '../../src/core/policy/types.ts';
-import { CUSTOMER, ctx, ETH, intent, KRAKEN, policy } from './fixtures.ts';
+import { CUSTOMER, ctx, ETH, evmAddress, intent, KRAKEN, policy } from './fixtures.ts';
 
 const E18 = 10n ** 18n;
 function spent(amountEth: bigint, at: string, over: Partial<LedgerEntry> = {}): LedgerEntry {
@@ -159,5 +159,20 @@ describe('ledger index', () => {
       expect(got.count).toBe(expected.length);
       expect(got.sum).toBe(expected.reduce((s, e) => s + BigInt(e.amount), 0n));
     }
+  });
+
+  it('keeps the last 64 distinct payees per wallet and chain, newest last, EVM case-insensitive', () => {
+    const idx = new LedgerIndex();
+    for (let i = 0; i < 70; i++)
+      idx.add(
+        spent(1n, `2026-03-04T09:${String(i % 60).padStart(2, '0')}:00Z`, { destination: evmAddress(i) }),
+      );
+    idx.add(spent(1n, '2026-03-04T10:00:00Z', { destination: evmAddress(10).toLowerCase() }));
+    const recent = idx.recentDestinations('hot-1', 'eip155:1');
+    expect(recent).toHaveLength(64);
+    expect(recent.at(-1)).toBe(evmAddress(10).toLowerCase());
+    expect(recent.filter((a) => a.toLowerCase() === evmAddress(10).toLowerCase())).toHaveLength(1);
+    expect(recent).not.toContain(evmAddress(0));
+    expect(idx.recentDestinations('hot-2', 'eip155:1')).toEqual([]);
   });
 });

@@ -127,7 +127,7 @@ export class LedgerIndex {
   /** wallet → chain → normalised destination */
   private readonly paid = new Map<string, Map<string, Set<string>>>();
   /** wallet → chain → the most recently paid distinct destinations (as written), newest last */
-  private readonly recent = new Map<string, Map<string, string[]>>();
+  private readonly recent = new Map<string, Map<string, { addresses: string[]; keys: string[] }>>();
 
   constructor(entries: readonly LedgerEntry[] = []) {
     entries.forEach((e, i) => {
@@ -161,13 +161,20 @@ export class LedgerIndex {
     }
     let list = rw.get(e.chain);
     if (!list) {
-      list = [];
+      list = { addresses: [], keys: [] };
       rw.set(e.chain, list);
     }
-    const at = list.findIndex((d) => normaliseDestination(e.chain, d) === norm);
-    if (at >= 0) list.splice(at, 1);
-    list.push(e.destination);
-    if (list.length > RECENT_DESTINATIONS) list.shift();
+    const at = list.keys.lastIndexOf(norm);
+    if (at >= 0) {
+      list.keys.splice(at, 1);
+      list.addresses.splice(at, 1);
+    }
+    list.keys.push(norm);
+    list.addresses.push(e.destination);
+    if (list.keys.length > RECENT_DESTINATIONS) {
+      list.keys.shift();
+      list.addresses.shift();
+    }
   }
 
   /**
@@ -177,7 +184,7 @@ export class LedgerIndex {
    * by arrival.
    */
   recentDestinations(wallet: string, chain: string): readonly string[] {
-    return this.recent.get(wallet)?.get(chain) ?? [];
+    return this.recent.get(wallet)?.get(chain)?.addresses ?? [];
   }
 
   /** Appends a signed withdrawal (any order; in-order appends are O(1) per grouping). */
