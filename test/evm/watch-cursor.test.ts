@@ -39,7 +39,7 @@ describe.each(backends.map((b) => [b.name, b] as [string, Backend]))(
       await exercise(dbCursorStore(db));
       // A second store on the same database (a restarted watchtower) resumes from the cursor.
       expect((await dbCursorStore(db).recent('eip155:1')).map((b) => b.number)).toEqual([6n, 7n, 8n, 9n]);
-    });
+    }, 120_000);
   },
 );
 
@@ -85,6 +85,6 @@ describe.each(backends.map((b) => [b.name, b] as [string, Backend]))(
         'SELECT status, block_number::text AS block_number FROM evm_known_tx',
       );
       expect(r.rows).toEqual([{ status: 'success', block_number: '5' }]);
-    });
+    }, 120_000);
   },
 );
