@@ -161,3 +161,21 @@ describe('merkle root', () => {
     }
   });
 });
+
+describe('P2WPKH spends recognized by the public key in the witness', () => {
+  it('finds a P2WPKH spend of the mainnet block by its pubkey alone', () => {
+    const raw = new Uint8Array(readFileSync(`${VECTORS}blocks/${BLOCKS.segwit.file}`));
+    const txs = Block.fromBuffer(raw).transactions!;
+    const t = txs.findIndex(
+      (tx, k) => k > 0 && tx.ins[0]!.witness.length === 2 && tx.ins[0]!.witness[1]!.length === 33,
+    );
+    expect(t).toBeGreaterThan(0);
+    const pubkey = txs[t]!.ins[0]!.witness[1]!;
+    const idx = new WatchIndex([
+      { wallet: 'hot', script: new Uint8Array([0x00, 0x14, ...new Uint8Array(20)]), pubkey },
+    ]);
+    const scan = scanBlock(parseBlock(raw), idx);
+    const f = scan.outflows.find((x) => x.txid === txs[t]!.getId());
+    expect(f?.spent[0]).toMatchObject({ wallet: 'hot', via: 'witness', input: 0 });
+  });
+});

@@ -12,7 +12,12 @@ export function watchEntries(walletId: string, w: BitcoinWallet, upTo: number): 
   for (const branch of ['receive', 'change'] as const)
     for (let i = 0; i <= Math.min(upTo, w.maxIndex); i++) {
       const d = deriveOutput(w, branch, i);
-      out.push({ wallet: walletId, script: d.script, witnessScript: d.witnessScript });
+      out.push({
+        wallet: walletId,
+        script: d.script,
+        witnessScript: d.witnessScript,
+        ...(w.kind === 'wpkh' ? { pubkey: d.keys[0]!.pubkey } : {}),
+      });
     }
   return out;
 }

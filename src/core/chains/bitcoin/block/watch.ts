@@ -12,6 +12,8 @@ export interface WatchEntry {
   script: Uint8Array;
   /** P2WSH / P2SH-P2WSH witness script, when the wallet is multisig. */
   witnessScript?: Uint8Array;
+  /** Single-sig (wpkh) public key: a P2WPKH spend reveals it in the witness. */
+  pubkey?: Uint8Array;
 }
 
 export interface WatchedUtxo {
@@ -36,6 +38,8 @@ export class WatchIndex {
   private readonly scriptFp = new Set<number>();
   private readonly scripts = new Map<string, string>();
   private readonly witness = new Map<string, string>();
+  private readonly pubkeyFp = new Set<number>();
+  private readonly pubkeys = new Map<string, string>();
   private readonly utxoFp = new Set<number>();
   private readonly utxos = new Map<string, WatchedUtxo>();
 
@@ -52,6 +56,15 @@ export class WatchIndex {
     this.scriptFp.add(fp(e.script, 0, e.script.length));
     this.scripts.set(toHex(e.script), e.wallet);
     if (e.witnessScript) this.witness.set(toHex(sha256(e.witnessScript)), e.wallet);
+    if (e.pubkey) {
+      this.pubkeyFp.add(u32(e.pubkey, 1));
+      this.pubkeys.set(toHex(e.pubkey), e.wallet);
+    }
+  }
+
+  pubkeyWallet(pubkey: Uint8Array): string | undefined {
+    if (!this.pubkeyFp.has(u32(pubkey, 1))) return undefined;
+    return this.pubkeys.get(toHex(pubkey));
   }
 
   addUtxo(u: WatchedUtxo): void {
@@ -95,8 +108,8 @@ function revHex(b: Uint8Array, off: number): string {
   return s;
 }
 
-/** The last witness item of input `i` if it looks like a CHECKMULTISIG witness script. */
-function multisigWitnessScript(blk: ParsedBlock, i: number): Uint8Array | undefined {
+/** Item count and last item of input `i`'s witness stack, or undefined without witness. */
+function lastWitnessItem(blk: ParsedBlock, i: number): { items: number; last: Uint8Array } | undefined {
   let p = blk.inWitness[i]!;
   if (p === 0) return undefined;
   const b = blk.bytes;
@@ -111,16 +124,26 @@ function multisigWitnessScript(blk: ParsedBlock, i: number): Uint8Array | undefi
     return v;
   };
   const items = rd();
-  if (items < 3) return undefined;
-  let last: Uint8Array | undefined;
+  if (items === 0) return undefined;
+  let last = b.subarray(p, p);
   for (let k = 0; k < items; k++) {
     const l = rd();
     if (k === items - 1) last = b.subarray(p, p + l);
     p += l;
   }
-  // OP_m … OP_n OP_CHECKMULTISIG
-  if (!last || last.length < 37 || last[last.length - 1] !== 0xae) return undefined;
-  return last;
+  return { items, last };
+}
+
+/** Wallet whose key or script signed input `i`, judged from its witness alone (no UTXO needed). */
+function witnessOwner(blk: ParsedBlock, i: number, index: WatchIndex): string | undefined {
+  const w = lastWitnessItem(blk, i);
+  if (!w) return undefined;
+  // P2WPKH / P2SH-P2WPKH: [signature, 33-byte public key].
+  if (w.items === 2 && w.last.length === 33) return index.pubkeyWallet(w.last);
+  // P2WSH / P2SH-P2WSH multisig: [<empty>, signatures…, OP_m … OP_n OP_CHECKMULTISIG].
+  if (w.items >= 3 && w.last.length >= 37 && w.last[w.last.length - 1] === 0xae)
+    return index.witnessWallet(w.last);
+  return undefined;
 }
 
 export interface OutflowTx {
@@ -171,8 +194,7 @@ export function scanBlock(blk: ParsedBlock, index: WatchIndex): BlockScan {
         });
         continue;
       }
-      const ws = multisigWitnessScript(blk, i);
-      const wallet = ws && index.witnessWallet(ws);
+      const wallet = witnessOwner(blk, i, index);
       if (wallet) spent.push({ input: i - i0, ...inputOutpoint(blk, i), wallet, via: 'witness' });
     }
     const o0 = blk.txFirstOutput[t]!;
