@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { auditHash, checkpointPayload } from '../../src/core/audit/index.ts';
 import { AuditLog } from '../../src/store/audit.ts';
 import { ed25519CheckpointSigner, generateEd25519Seed } from '../../src/store/audit-signer.ts';
@@ -7,6 +7,8 @@ import { rowToRecord, sampleEntry, tamper, testClock, testSigner } from '../audi
 import { DATABASE_URL, storeBackends } from '../helpers/db.ts';
 
 const backends = await storeBackends();
+// PGlite (WASM) on a shared 2-core machine can be slow: correctness here, speed in the bench.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 describe.each(backends)('audit log on $name', (backend) => {
   afterAll(() => backend.cleanup());

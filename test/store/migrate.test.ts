@@ -1,8 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CORE_MIGRATIONS_DIR, loadMigrations, migrate } from '../../src/store/migrate.ts';
 import { storeBackends } from '../helpers/db.ts';
 
 const backends = await storeBackends();
+// PGlite (WASM) on a shared 2-core machine can be slow: correctness here, speed in the bench.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 describe.each(backends)('store on $name', (backend) => {
   afterAll(() => backend.cleanup());
