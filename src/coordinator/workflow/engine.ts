@@ -91,7 +91,24 @@ export class WorkflowEngine {
       { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
       this.d.clock(),
     );
+    await this.wakeNextBuild(rec.wallet);
     return r;
+  }
+
+  /**
+   * The wallet's slot is free again (its holder is final): bring the oldest waiting build forward
+   * instead of having every waiter poll (which would cost a transaction per waiter per interval).
+   */
+  async wakeNextBuild(wallet: string): Promise<void> {
+    const now = this.d.clock().toISOString();
+    await this.d.db.query(
+      `UPDATE wf_jobs SET run_at = $2, updated_at = $2
+       WHERE status = 'queued' AND kind = 'build' AND dedup_key IN (
+         SELECT 'build:' || i.id FROM wf_intents i
+         WHERE i.wallet = $1 AND i.state IN ('building', 'delayed')
+         ORDER BY i.created_at, i.id LIMIT 1)`,
+      [wallet, now],
+    );
   }
 
   private async evaluate(rec: IntentRecord, now: Date): Promise<StepOutcome> {
@@ -223,7 +240,8 @@ export class WorkflowEngine {
         [rec.wallet, rec.id],
       );
       if (busy.length > 0)
-        return { kind: 'snooze', until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? 500)) };
+        // Woken by wakeNextBuild when the holder is final; the timer is only a safety net.
+        return { kind: 'snooze', until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? 30_000)) };
       let unsigned = existing;
       if (!unsigned) {
         let payload: TxPayload;
@@ -520,6 +538,7 @@ export class WorkflowEngine {
       { event: 'confirmed', actor: 'watchtower', details: { txHash: entry.content.txHash } },
       now,
     );
+    await this.wakeNextBuild(rec.wallet);
     return DONE;
   }
 
@@ -534,7 +553,10 @@ export class WorkflowEngine {
     let n = 0;
     for (const id of await this.d.intents.expiredCandidates(now, limit)) {
       const r = await this.d.intents.transition(id, { event: 'expire', actor: SYSTEM }, now);
-      if (r.ok) n++;
+      if (r.ok) {
+        n++;
+        await this.wakeNextBuild(r.value.wallet);
+      }
     }
     return n;
   }

@@ -1,0 +1,54 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCoordinatorConfig, readSecretRef } from '../../src/coordinator/config.ts';
+
+const EXAMPLE = new URL('../../examples/custos.yaml', import.meta.url).pathname;
+const text = readFileSync(EXAMPLE, 'utf8');
+
+describe('coordinator configuration', () => {
+  it('accepts the shipped example with defaults filled in', () => {
+    const c = parseCoordinatorConfig(text, EXAMPLE);
+    expect(c.cosigners.map((x) => x.id)).toEqual(['cosigner-a', 'cosigner-b']);
+    expect(c.worker.enabled).toBe(true);
+    expect(c.api.rateLimit).toEqual({ perSecond: 20, burst: 100 });
+  });
+
+  it('names the offending key: unknown, wrong type, duplicate, inline secret', () => {
+    const bad = (t: string) => {
+      try {
+        parseCoordinatorConfig(t, 'custos.yaml');
+      } catch (e) {
+        return e as { code: string; field: string };
+      }
+      throw new Error('accepted');
+    };
+    expect(bad(text.replace('timeoutMs: 15000', 'timeout: 15000'))).toMatchObject({
+      field: 'cosigners.1.timeout',
+    });
+    expect(bad(text.replace('port: 8080', 'port: "8080"'))).toMatchObject({
+      code: 'CONFIG_INVALID',
+      field: 'listen.port',
+    });
+    expect(bad(`${text}\nversion: 1\n`)).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(bad(text.replace('seed: { file: secrets/request-key }', 'seed: "00aa"'))).toMatchObject({
+      field: 'requestKey.seed',
+    });
+    expect(bad(text.replace('url: { env: CUSTOS_DATABASE_URL }', 'url: { env: A, file: b }'))).toMatchObject({
+      field: 'database.postgres.url',
+    });
+  });
+
+  it('reads secrets from env or a file relative to the config, naming the key when missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-cfg-'));
+    writeFileSync(join(dir, 'seed'), 'ab'.repeat(32));
+    const path = join(dir, 'custos.yaml');
+    const c = parseCoordinatorConfig(text, path);
+    expect(readSecretRef(c, { file: 'seed' }, 'requestKey.seed')).toBe('ab'.repeat(32));
+    expect(readSecretRef(c, { env: 'X_SECRET' }, 'k', { X_SECRET: 'v' })).toBe('v');
+    expect(() => readSecretRef(c, { env: 'NOPE_NOT_SET' }, 'chains.evm.eip155:1.relayerKey', {})).toThrow(
+      /chains\.evm\.eip155:1\.relayerKey/,
+    );
+  });
+});
