@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { governanceAdapter } from '../../src/coordinator/adapters/governance.ts';
 import { approvalDigest } from '../../src/core/approval/digest.ts';
@@ -18,6 +18,9 @@ import { openDb } from '../../src/store/open.ts';
 import { openPglite } from '../../src/store/pglite.ts';
 import { makeIntent } from '../approval/fixtures.ts';
 import { Admin, config, genesisOf } from './fixtures.ts';
+
+// PGlite start-up is slow on a loaded 2-core machine; no assertion here is about time.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 const dir = mkdtempSync(join(tmpdir(), 'custos-gov-cli-'));
 const p = (f: string) => join(dir, f);

@@ -1,10 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyPasskeyRegistration } from '../../src/core/identity/webauthn-registration.ts';
 import { PrincipalStore } from '../../src/store/principals.ts';
 import { PasskeyRegistrations } from '../../src/store/principals-registration.ts';
 import { EdKey, principal, RP } from '../approval/fixtures.ts';
 import { storeBackends } from '../helpers/db.ts';
 import { SoftAuthenticator } from '../helpers/webauthn.ts';
+
+// PGlite start-up is slow on a loaded 2-core machine; no assertion here is about time.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 const backends = await storeBackends();
 

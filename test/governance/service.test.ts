@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { approvalDigest } from '../../src/core/approval/digest.ts';
 import { verifyActionSignature } from '../../src/core/approval/verify-action.ts';
 import { bundleDigest } from '../../src/core/governance/digest.ts';
@@ -14,6 +14,9 @@ import { WebhookOutbox } from '../../src/webhooks/outbox.ts';
 import { EdKey, makeIntent, principal } from '../approval/fixtures.ts';
 import { storeBackends } from '../helpers/db.ts';
 import { Admin, config, DAY, genesisOf } from './fixtures.ts';
+
+// PGlite start-up is slow on a loaded 2-core machine; no assertion here is about time.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 const backends = await storeBackends();
 const alice = new Admin('alice');
