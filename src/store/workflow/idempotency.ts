@@ -36,6 +36,23 @@ export class IdempotencyStore {
     leaseMs: number;
   }): Promise<IdempotencyBegin> {
     const leaseUntil = new Date(input.now.getTime() + input.leaseMs).toISOString();
+    const params = [
+      input.principal,
+      input.key,
+      input.method,
+      input.path,
+      input.requestHash,
+      leaseUntil,
+      input.now.toISOString(),
+    ];
+    // Common case, one round trip: a new key.
+    const first = await this.db.query(
+      `INSERT INTO idempotency_keys (principal, key, method, path, request_hash, lease_until, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (principal, key) DO NOTHING`,
+      params,
+    );
+    if (first.rowCount === 1) return { kind: 'new' };
     return this.db.transaction(async (tx) => {
       const inserted = await tx.query(
         `INSERT INTO idempotency_keys (principal, key, method, path, request_hash, lease_until, created_at)

@@ -154,6 +154,9 @@ export class IntentStore {
       await insertHistory(tx, input.id, 0, null, 'requested', 'submitted', input.requestedBy, now, {
         digest: input.digest,
       });
+      for (const job of extra?.enqueue ?? []) await enqueueInTx(tx, job, now);
+      // Last before COMMIT: the audit append holds the log's append lock until the transaction
+      // ends, so everything else is done first to keep that serialized section short.
       await this.audit.appendInTx(tx, [
         {
           kind: 'intent.requested',
@@ -162,7 +165,6 @@ export class IntentStore {
           body: { digest: input.digest, wallet: input.wallet, chain: input.chain },
         },
       ]);
-      for (const job of extra?.enqueue ?? []) await enqueueInTx(tx, job, now);
       return ok(fromRow(rows[0]!));
     });
   }
@@ -227,6 +229,8 @@ export class IntentStore {
     );
     const details = { ...(input.details ?? {}), ...(input.failure ? { failure: input.failure } : {}) };
     await insertHistory(tx, id, version, current.state, to, input.event, input.actor, now, details);
+    for (const job of input.enqueue ?? []) await enqueueInTx(tx, job, now);
+    // Last: the audit append holds the log's append lock until COMMIT (see create).
     await this.audit.appendInTx(tx, [
       {
         kind: `intent.${to}`,
@@ -235,7 +239,6 @@ export class IntentStore {
         body: { digest: current.digest, from: current.state, to, event: input.event, ...details },
       },
     ]);
-    for (const job of input.enqueue ?? []) await enqueueInTx(tx, job, now);
     return ok(fromRow(updated[0]!));
   }
 
