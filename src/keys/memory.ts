@@ -11,9 +11,19 @@ import type { EcdsaSignature, Secp256k1Signer } from './backend.ts';
 export function memorySigner(keyId: string, key: Uint8Array | HDKey): Secp256k1Signer {
   const hd = key instanceof HDKey ? key : undefined;
   let raw = key instanceof HDKey ? undefined : key.slice();
+  // Derivation of a 6-level path costs several scalar multiplications; derive once per path.
+  const children = new Map<string, HDKey>();
+  const derive = (path: string): HDKey => {
+    let child = children.get(path);
+    if (!child) {
+      child = hd!.derive(path);
+      children.set(path, child);
+    }
+    return child;
+  };
   const priv = (path?: string): Uint8Array => {
     if (hd) {
-      const child = path && path !== 'm' ? hd.derive(path) : hd;
+      const child = path && path !== 'm' ? derive(path) : hd;
       if (!child.privateKey)
         throw new CustosError('KEY_NOT_PRIVATE', 'extended key has no private part', { details: { keyId } });
       return child.privateKey;
@@ -42,9 +52,11 @@ export function memorySigner(keyId: string, key: Uint8Array | HDKey): Secp256k1S
     },
     async xpub(path) {
       if (!hd) return undefined as unknown as string;
-      return (path && path !== 'm' ? hd.derive(path) : hd).publicExtendedKey;
+      return (path && path !== 'm' ? derive(path) : hd).publicExtendedKey;
     },
     async close() {
+      for (const c of children.values()) c.wipePrivateData();
+      children.clear();
       raw?.fill(0);
       raw = undefined;
     },
