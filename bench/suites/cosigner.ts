@@ -4,11 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { HDKey } from '@scure/bip32';
 import {
   bodyDigest,
   buildSignHttpRequest,
-  ed25519PrivateKey,
   ed25519PublicKey,
   ed25519RawPublicKey,
   signRequest,
@@ -203,7 +201,6 @@ const suite: BenchSuite = {
         });
         await s.close();
       }
-      void HDKey;
 
       // Signed-request verification (Ed25519 via node:crypto, cached KeyObject, 2 KiB body).
       const pub = ed25519PublicKey(ed25519RawPublicKey(coordinatorKey));

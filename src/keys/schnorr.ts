@@ -23,7 +23,7 @@ export function bip86SchnorrSign(
 ): Uint8Array {
   const point = secp256k1.Point.fromBytes(secp256k1.getPublicKey(priv, true));
   const xOnly = point.toBytes(true).subarray(1);
-  if (!tweak || tweak.length !== 32 || !equalBytes(tweak, tagSchnorr('TapTweak', xOnly)))
+  if (tweak?.length !== 32 || !equalBytes(tweak, tagSchnorr('TapTweak', xOnly)))
     throw new CustosError(
       'KEY_TWEAK_UNSUPPORTED',
       'only the BIP 86 key-path tweak (no script tree) is signed',
