@@ -1,0 +1,59 @@
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { openPostgres } from '../../src/store/postgres.ts';
+import { DATABASE_URL, storeBackends } from '../helpers/db.ts';
+import { ChainDouble, CosignerDouble, fixture, idem, makeIntent, submitBody } from './helpers/fixture.ts';
+
+vi.setConfig({ testTimeout: 180_000 });
+const backends = await storeBackends();
+
+/**
+ * Two coordinators (separate connection pools, as two processes would have) on one PostgreSQL
+ * schema, both taking API calls and both running workers: every intent completes exactly once —
+ * one build, one request per co-signer, one broadcast — whichever process picks up each step.
+ * (On PGlite both share the one embedded connection.)
+ */
+describe.each(backends)('two coordinators on one $name database', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  it('share the queue without doing any step twice', async () => {
+    const db1 = await backend.open();
+    const db2 =
+      backend.name === 'postgres'
+        ? await openPostgres({ connectionString: DATABASE_URL, schema: backend.lastSchema })
+        : db1;
+    const cosigners = [new CosignerDouble('cosigner-a'), new CosignerDouble('cosigner-b')];
+    const chain = new ChainDouble();
+    const shared = { cosigners, chains: new Map([['eip155:31337', chain]]) };
+    const one = await fixture(db1, { ...shared, worker: { enabled: true, pollMs: 20, id: 'one' } });
+    const two = await fixture(db2, { ...shared, worker: { enabled: true, pollMs: 20, id: 'two' } });
+    const intents = Array.from({ length: 6 }, () => makeIntent());
+    await Promise.all(
+      intents.map((it, i) =>
+        (i % 2 ? two : one).c.app.inject({
+          method: 'POST',
+          url: '/v1/intents',
+          headers: idem(),
+          payload: submitBody(it),
+        }),
+      ),
+    );
+    const deadline = Date.now() + 150_000;
+    for (;;) {
+      const states = await Promise.all(intents.map(async (it) => (await one.c.intents.get(it.id))!.state));
+      if (states.every((s) => s === 'confirmed')) break;
+      if (Date.now() > deadline) throw new Error(`not all confirmed: ${states.join(',')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(chain.builds).toBe(6);
+    expect(chain.broadcasts).toHaveLength(6);
+    expect(new Set(chain.broadcasts).size).toBe(6);
+    for (const c of cosigners) {
+      const ids = c.requests.map((r) => (r.intent as { id: string }).id);
+      expect(new Set(ids).size).toBe(6);
+      expect(ids).toHaveLength(6);
+    }
+    await one.c.close();
+    await two.c.close();
+    if (db2 !== db1) await db2.close();
+  });
+});
