@@ -9,6 +9,7 @@ import {
   type SignRequest,
   type SignResponse,
   signResponseSchema,
+  TRANSIENT_REFUSAL_CODES,
 } from '../core/auth/index.ts';
 
 /**
@@ -36,8 +37,12 @@ export interface HttpCosignerOptions {
   now?: () => number;
 }
 
-/** Refusal codes that are about transport/auth timing, not the content: retried. */
-const TRANSIENT_REFUSALS = new Set(['REQUEST_EXPIRED', 'CLOCK_SKEW', 'RATE_LIMITED', 'BUSY', 'NOT_READY']);
+/**
+ * Refusals about timing or the co-signer's own state, not the request's content (the co-signer's
+ * published list, plus load shedding): the same request is retried with backoff. Every other code
+ * is final for that content and fails the intent.
+ */
+const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set([...TRANSIENT_REFUSAL_CODES, 'RATE_LIMITED', 'BUSY']);
 
 export class HttpCosigner implements CosignerPort {
   readonly id: string;
