@@ -83,7 +83,22 @@ export const coordinatorConfigSchema = z
         evm: z
           .record(
             z.string().regex(/^eip155:[1-9][0-9]{0,31}$/, 'must be a CAIP-2 eip155 chain id'),
-            z.object({ rpc: z.url(), relayerKey: secret.optional() }).strict(),
+            z
+              .object({
+                rpc: z.url(),
+                relayerKey: secret.optional(),
+                /** I7 watchtower over this chain's custody wallets (on by default). */
+                watch: z
+                  .object({
+                    enabled: z.boolean().default(true),
+                    pollMs: z.number().int().min(100).max(600_000).default(1000),
+                    confirmations: z.number().int().min(0).max(1000).default(0),
+                    sweepEvery: z.number().int().min(0).max(1_000_000).default(0),
+                  })
+                  .strict()
+                  .default({ enabled: true, pollMs: 1000, confirmations: 0, sweepEvery: 0 }),
+              })
+              .strict(),
           )
           .default({}),
       })

@@ -14,6 +14,7 @@ import type { AuditReader } from './http/routes/audit.ts';
 import type { DirectoryPort, GovernancePort } from './http/routes/directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { IntentService } from './service.ts';
+import { startWatchtowers, type WatchedChain, type WatchtowerDeps } from './watchtower.ts';
 import { type EngineDeps, WorkflowEngine } from './workflow/engine.ts';
 import type {
   ApprovalsPort,
@@ -44,6 +45,12 @@ export interface CoordinatorOptions {
   worker?: { enabled?: boolean; pollMs?: number; batch?: number; visibilityMs?: number; id?: string };
   retry?: RetryPolicy;
   fault?: EngineDeps['fault'];
+  /** I7: one EVM watchtower per chain over the bundle's wallets (see src/coordinator/watchtower.ts). */
+  watch?: {
+    chains: WatchedChain[];
+    wallets: WatchtowerDeps['wallets'];
+    webhooks?: WatchtowerDeps['webhooks'];
+  };
   /** Poll intervals of waiting steps (tests shorten them). */
   polling?: { confirmPollMs?: number; walletBusyPollMs?: number };
 }
@@ -146,6 +153,22 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     { ...(o.logger ? { logger: o.logger } : {}), ...(o.http ?? {}) },
   );
   if (o.worker?.enabled !== false) worker.start();
+  const watchtowers =
+    o.watch && o.watch.chains.length > 0
+      ? startWatchtowers(
+          {
+            db: o.db,
+            audit: o.audit,
+            alerts,
+            metrics,
+            wallets: o.watch.wallets,
+            ...(o.watch.webhooks ? { webhooks: o.watch.webhooks } : {}),
+            clock,
+            onError: (chain, err) => o.logger?.error({ err, chain }, 'watchtower poll failed'),
+          },
+          o.watch.chains,
+        )
+      : undefined;
   return {
     app,
     worker,
@@ -157,6 +180,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     alerts,
     queue,
     async close() {
+      await watchtowers?.stop();
       await worker.stop();
       await app.close();
     },

@@ -12,6 +12,7 @@ export class CoordinatorMetrics implements WorkflowMetrics {
   private readonly cosigner: Histogram;
   private readonly refusals: Counter;
   readonly watchtowerLag: Gauge;
+  private readonly watchAlerts: Counter;
   readonly http: Histogram;
 
   constructor(
@@ -64,6 +65,12 @@ export class CoordinatorMetrics implements WorkflowMetrics {
       labelNames: ['chain'],
       registers,
     });
+    this.watchAlerts = new Counter({
+      name: 'custos_watchtower_alerts_total',
+      help: 'Watchtower alerts (outflows or Safe changes Custos did not sign) by chain and code',
+      labelNames: ['chain', 'code'],
+      registers,
+    });
     this.http = new Histogram({
       name: 'custos_http_request_seconds',
       help: 'HTTP API latency',
@@ -81,5 +88,8 @@ export class CoordinatorMetrics implements WorkflowMetrics {
   }
   cosignerRefusal(cosigner: string, code: string): void {
     this.refusals.inc({ cosigner, code });
+  }
+  watchtowerAlert(chain: string, code: string): void {
+    this.watchAlerts.inc({ chain, code });
   }
 }

@@ -5,6 +5,7 @@ import { ed25519PrivateKey } from '../core/auth/index.ts';
 import { parseStrictJson } from '../core/encoding/strict-json.ts';
 import { InvalidInputError } from '../core/errors/base.ts';
 import type { Genesis } from '../core/governance/types.ts';
+import { evmKnownStore } from '../evm/known-store.ts';
 import { AuditLog } from '../store/audit.ts';
 import type { Db } from '../store/db.ts';
 import { GovernanceService } from '../store/governance/service.ts';
@@ -18,6 +19,7 @@ import { type CoordinatorConfig, configPath, readSecretRef } from './config.ts';
 import { type Coordinator, createCoordinator } from './coordinator.ts';
 import { HttpCosigner } from './cosigner-client.ts';
 import { TrustView } from './trust.ts';
+import type { WatchedChain } from './watchtower.ts';
 import type { ChainPort } from './workflow/ports.ts';
 
 export interface RunningCoordinator {
@@ -120,19 +122,28 @@ export async function startCoordinator(
       }),
   );
   const chains = new Map<string, ChainPort>();
+  const watched: WatchedChain[] = [];
   for (const [chain, c] of Object.entries(cfg.chains.evm)) {
     const relayerKey = c.relayerKey
       ? readSecretRef(cfg, c.relayerKey, `chains.evm.${chain}.relayerKey`, env)
       : undefined;
-    chains.set(
+    const evm = new EvmChain({
       chain,
-      new EvmChain({
+      rpcUrl: c.rpc,
+      wallets: () => trust.current.wallets,
+      ...(relayerKey ? { relayerKey: relayerKey as `0x${string}` } : {}),
+      // what the watchtower must not flag: recorded before each broadcast (I7)
+      known: evmKnownStore(db, chain),
+    });
+    chains.set(chain, evm);
+    if (c.watch.enabled)
+      watched.push({
         chain,
-        rpcUrl: c.rpc,
-        wallets: () => trust.current.wallets,
-        ...(relayerKey ? { relayerKey: relayerKey as `0x${string}` } : {}),
-      }),
-    );
+        client: evm.client,
+        pollMs: c.watch.pollMs,
+        confirmations: c.watch.confirmations,
+        sweepEvery: c.watch.sweepEvery,
+      });
   }
   const fi = cfg.faultInjection;
   if (fi && env.CUSTOS_ALLOW_FAULT_INJECTION !== '1') {
@@ -190,6 +201,7 @@ export async function startCoordinator(
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
     worker: cfg.worker,
+    watch: { chains: watched, wallets: () => trust.current.wallets },
     ...(fi?.pause
       ? {
           fault: async (point, rec) => {

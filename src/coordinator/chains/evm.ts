@@ -17,11 +17,13 @@ import type { SignatureResult, TxPayload } from '../../core/auth/index.ts';
 import { parseChainId } from '../../core/chains/caip.ts';
 import {
   type Address,
+  computeSafeTxHashes,
   decodeCall,
   decodeUnsignedEip1559,
   type EvmWallet,
   parseEvmWallet,
   parseSafeTxJson,
+  parseSafeVersion,
   safeTxToJson,
 } from '../../core/chains/evm/index.ts';
 import { CustosError } from '../../core/errors/base.ts';
@@ -45,6 +47,31 @@ export interface EvmChainOptions {
    * the owners' signatures do). Not needed for hot wallets.
    */
   relayerKey?: Hex;
+  /**
+   * Where the watchtower learns what Custos itself signed and sent (I7): every signed safeTxHash
+   * and every transaction hash is recorded here BEFORE the transaction is handed back for
+   * broadcast, so the coordinator's own withdrawals are never flagged as unmatched outflows.
+   */
+  known?: KnownRecorder;
+}
+
+/** The writer half of `evmKnownStore` (src/evm/known-store.ts). */
+export interface KnownRecorder {
+  recordSafeTx(r: {
+    wallet: string;
+    safeTxHash: Hex;
+    nonce: bigint;
+    intentId: string;
+    at: string;
+  }): Promise<void>;
+  recordTx(r: {
+    txHash: Hex;
+    wallet: string;
+    intentId: string;
+    kind: 'safe-exec' | 'hot';
+    safeTxHash?: Hex;
+    at: string;
+  }): Promise<void>;
 }
 
 const executionFailure = [
@@ -119,7 +146,15 @@ export class EvmChain implements ChainPort {
         s: s.s as Hex,
         yParity: s.yParity,
       });
-      return { raw, txHash: keccak256(raw) };
+      const txHash = keccak256(raw);
+      await this.o.known?.recordTx({
+        txHash,
+        wallet: intent.wallet,
+        intentId: intent.id,
+        kind: 'hot',
+        at: new Date().toISOString(),
+      });
+      return { raw, txHash };
     }
     if (tx.kind !== 'safe') throw new CustosError('CHAIN_MISMATCH', 'not an EVM transaction');
     if (!this.o.relayerKey)
@@ -134,6 +169,22 @@ export class EvmChain implements ChainPort {
         'SIGNATURES_MISSING',
         `${owners.length} of ${w.config.threshold} owner signatures`,
       );
+    }
+    let safeTxHash: Hex | undefined;
+    if (w.type === 'safe' && this.o.known) {
+      safeTxHash = computeSafeTxHashes(
+        parseSafeVersion(w.config.version),
+        BigInt(this.client.chain.id),
+        w.config.address,
+        f,
+      ).safeTxHash;
+      await this.o.known.recordSafeTx({
+        wallet: intent.wallet,
+        safeTxHash,
+        nonce: f.nonce,
+        intentId: intent.id,
+        at: new Date().toISOString(),
+      });
     }
     const data = encodeFunctionData({
       abi: safeAbi,
@@ -173,7 +224,16 @@ export class EvmChain implements ChainPort {
       return { raw, txHash: keccak256(raw) };
     });
     this.relayerLock = run.catch(() => undefined);
-    return run;
+    const signed = await run;
+    await this.o.known?.recordTx({
+      txHash: signed.txHash,
+      wallet: intent.wallet,
+      intentId: intent.id,
+      kind: 'safe-exec',
+      ...(safeTxHash ? { safeTxHash } : {}),
+      at: new Date().toISOString(),
+    });
+    return signed;
   }
 
   async broadcast(raw: string): Promise<void> {
