@@ -12,6 +12,7 @@ export class CoordinatorMetrics implements WorkflowMetrics {
   private readonly cosigner: Histogram;
   private readonly refusals: Counter;
   readonly watchtowerLag: Gauge;
+  readonly watchtowerBlock: Gauge;
   private readonly watchAlerts: Counter;
   readonly http: Histogram;
 
@@ -62,6 +63,12 @@ export class CoordinatorMetrics implements WorkflowMetrics {
     this.watchtowerLag = new Gauge({
       name: 'custos_watchtower_lag_blocks',
       help: 'Blocks between chain head and the last block the watchtower checked',
+      labelNames: ['chain'],
+      registers,
+    });
+    this.watchtowerBlock = new Gauge({
+      name: 'custos_watchtower_checked_block',
+      help: 'Last block the watchtower checked',
       labelNames: ['chain'],
       registers,
     });

@@ -126,6 +126,7 @@ export function startWatchtowers(d: WatchtowerDeps, chains: readonly WatchedChai
       const head = await c.client.getBlockNumber({ cacheTime: 0 });
       const tip = (await store.recent(c.chain)).at(-1)?.number;
       d.metrics.watchtowerLag.set({ chain: c.chain }, tip === undefined ? 0 : Number(head - tip));
+      if (tip !== undefined) d.metrics.watchtowerBlock.set({ chain: c.chain }, Number(tip));
     };
     const loop = () => {
       current = tick()

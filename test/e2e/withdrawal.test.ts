@@ -180,4 +180,16 @@ describe(`multi-process e2e (coordinator on ${usePostgres ? 'PostgreSQL' : 'PGli
     expect(await safeNonce()).toBe(nonce + 1n);
     expect(await relayerTxCount()).toBe(relayed + 1);
   });
+
+  it('the watchtower flags none of the withdrawals above (resumed broadcast included)', async () => {
+    const client = createPublicClient({ transport: http(dep.setup.anvilRpc) });
+    const head = await client.getBlockNumber({ cacheTime: 0 });
+    const re = new RegExp(`custos_watchtower_checked_block\\{chain="${dep.setup.chain}"\\} (\\d+)`);
+    await until('watchtower checked the head', async () => {
+      const m = (await (await fetch(new URL('/metrics', dep.setup.coordinatorUrl))).text()).match(re);
+      return m !== null && BigInt(m[1]!) >= head;
+    });
+    const alerts = (await api.get('/v1/alerts?subject=wallet:safe-1')).json.items as unknown[];
+    expect(alerts).toEqual([]);
+  });
 });
