@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPublicClient, type Hex, http } from 'viem';
+import { createPublicClient, createWalletClient, defineChain, type Hex, http } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiClient, demoIntent } from '../../src/coordinator/local/client.ts';
 import { type LocalDeployment, runLocal } from '../../src/coordinator/local/up.ts';
+import { computeSafeTxHashes, parseSafeVersion } from '../../src/core/chains/evm/index.ts';
+import { readSafeChainState } from '../../src/evm/chain-state.ts';
+import { executeSafeTransaction } from '../../src/evm/execute.ts';
+import { decryptKeystore, readKeystoreFile } from '../../src/keys/keystore.ts';
 import { dropSchema } from '../../src/store/postgres.ts';
 import { DATABASE_URL, postgresAvailable } from '../helpers/db.ts';
 
@@ -42,6 +47,17 @@ async function until(what: string, fn: () => Promise<boolean>, ms = 120_000): Pr
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** The co-signers' owner keys as an attacker who stole both keystores and passphrases has them. */
+async function leakedOwnerKeys(): Promise<Hex[]> {
+  return Promise.all(
+    ['cosigner-a', 'cosigner-b'].map(async (id) => {
+      const pass = readFileSync(join(dir, id, 'passphrase'), 'utf8').trim();
+      const k = await decryptKeystore(readKeystoreFile(join(dir, id, 'key.json')), pass);
+      return `0x${Buffer.from(k.secret).toString('hex')}` as Hex;
+    }),
+  );
 }
 
 async function metricsText(): Promise<string> {
@@ -125,5 +141,61 @@ describe(`watchtower in custos serve (coordinator on ${usePostgres ? 'PostgreSQL
       ),
     );
     expect(m).toMatch(new RegExp(`custos_watchtower_lag_blocks\\{chain="${dep.setup.chain}"\\} \\d+`));
+  });
+
+  it('leaked co-signer keys execute a SafeTx outside Custos: critical alert for the unknown safeTxHash', async () => {
+    const client = createPublicClient({ transport: http(dep.setup.anvilRpc) });
+    const chain = defineChain({
+      id: dep.setup.chainId,
+      name: 'anvil',
+      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+      rpcUrls: { default: { http: [dep.setup.anvilRpc] } },
+    });
+    const pub = createPublicClient({ chain, transport: http(dep.setup.anvilRpc) });
+    // the attacker's own account pays the gas (anyone can relay a fully signed SafeTx)
+    const attacker = privateKeyToAccount(`0x${randomBytes(32).toString('hex')}`);
+    await client.request({
+      method: 'anvil_setBalance' as never,
+      params: [attacker.address, '0x8ac7230489e80000'] as never,
+    });
+    const relayer = createWalletClient({ chain, transport: http(dep.setup.anvilRpc), account: attacker });
+    const safe = dep.setup.safe as Hex;
+    const state = await readSafeChainState(pub, safe);
+    const ZERO = '0x0000000000000000000000000000000000000000' as const;
+    const fields = {
+      to: THIEF as Hex,
+      value: 2n * 10n ** 18n,
+      data: '0x' as Hex,
+      operation: 0 as const,
+      safeTxGas: 0n,
+      baseGas: 0n,
+      gasPrice: 0n,
+      gasToken: ZERO,
+      refundReceiver: ZERO,
+      nonce: state.nonce,
+    };
+    const safeTxHash = computeSafeTxHashes(
+      parseSafeVersion('1.4.1'),
+      BigInt(dep.setup.chainId),
+      safe,
+      fields,
+    ).safeTxHash;
+    const sigs = await Promise.all(
+      (await leakedOwnerKeys()).map(async (k) => ({
+        owner: privateKeyToAccount(k).address,
+        signature: await privateKeyToAccount(k).sign({ hash: safeTxHash }),
+      })),
+    );
+    const before = (await walletAlerts()).length;
+    const exec = await executeSafeTransaction({ safe, fields, safeTxHash }, sigs, relayer, pub);
+    await until('watchtower alert for the leaked-key execution', async () =>
+      (await walletAlerts()).some((a) => a.details.txHash === exec.txHash),
+    );
+    const all = await walletAlerts();
+    const fresh = all.slice(0, all.length - before);
+    expect(fresh.length).toBeGreaterThanOrEqual(1);
+    expect(fresh.every((a) => a.severity === 'critical' && a.details.txHash === exec.txHash)).toBe(true);
+    expect(fresh.map((a) => a.details.kind)).toContain('safe-execution');
+    expect(await client.getBalance({ address: THIEF })).toBe(3n * 10n ** 18n);
   });
 });
