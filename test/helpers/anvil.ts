@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import {
   type Account,
   type Chain,
@@ -13,6 +12,7 @@ import {
   type WalletClient,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { freePort } from '../../src/coordinator/local/anvil.ts';
 
 /**
  * A real anvil node per test file (npm @foundry-rs/anvil), on a free loopback port, killed on
@@ -21,19 +21,6 @@ import { privateKeyToAccount } from 'viem/accounts';
  */
 const ANVIL = new URL('../../node_modules/.bin/anvil', import.meta.url).pathname;
 export const ANVIL_CHAIN_ID = 31337;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Anvil {
   rpcUrl: string;
