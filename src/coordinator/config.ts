@@ -162,6 +162,36 @@ export const coordinatorConfigSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Webhooks (watchtower alerts, governance events): endpoints receive the events they name
+     * (`["*"]`: all), signed with HMAC-SHA256 under their secret (≥ 32 characters, never inline).
+     * The configured list is authoritative: endpoints not listed are deactivated at start.
+     */
+    webhooks: z
+      .object({
+        endpoints: z
+          .array(
+            z
+              .object({
+                id: z.string().regex(ID),
+                url: z.url({ protocol: /^https?$/ }),
+                secret,
+                events: z
+                  .array(z.union([z.literal('*'), z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/)]))
+                  .min(1)
+                  .max(100)
+                  .default(['*']),
+              })
+              .strict(),
+          )
+          .max(100)
+          .refine((a) => new Set(a.map((e) => e.id)).size === a.length, 'endpoint ids must be unique'),
+        pollMs: z.number().int().min(50).max(600_000).default(1000),
+        timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+        maxAttempts: z.number().int().min(1).max(100).default(12),
+      })
+      .strict()
+      .optional(),
     /** Refresh interval of the trust bundle view. */
     trustRefreshMs: z.number().int().min(100).max(3_600_000).default(2000),
     log: z

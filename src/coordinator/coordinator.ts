@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { EvmAlert } from '../core/chains/evm/index.ts';
 import type { Db } from '../store/db.ts';
 import { AlertStore } from '../store/workflow/alerts.ts';
 import { ApprovalStore } from '../store/workflow/approvals.ts';
@@ -8,13 +9,14 @@ import { IdempotencyStore } from '../store/workflow/idempotency.ts';
 import { IntentStore } from '../store/workflow/intents.ts';
 import { Outbox } from '../store/workflow/outbox.ts';
 import { JobQueue, type RetryPolicy } from '../store/workflow/queue.ts';
+import type { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import type { CosignerPort } from './cosigner-client.ts';
 import { type AppOptions, buildApp } from './http/app.ts';
 import type { AuditReader } from './http/routes/audit.ts';
 import type { DirectoryPort, GovernancePort } from './http/routes/directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { IntentService } from './service.ts';
-import { startWatchtowers, type WatchedChain, type WatchtowerDeps } from './watchtower.ts';
+import { persistEvmAlert, startWatchtowers, type WatchedChain, type WatchtowerDeps } from './watchtower.ts';
 import { type EngineDeps, WorkflowEngine } from './workflow/engine.ts';
 import type {
   ApprovalsPort,
@@ -51,6 +53,8 @@ export interface CoordinatorOptions {
     wallets: WatchtowerDeps['wallets'];
     webhooks?: WatchtowerDeps['webhooks'];
   };
+  /** Runs this dispatcher's polling loop while the coordinator runs; stopped by close(). */
+  webhookDispatcher?: { dispatcher: WebhookDispatcher; pollMs: number };
   /** Poll intervals of waiting steps (tests shorten them). */
   polling?: { confirmPollMs?: number; walletBusyPollMs?: number };
 }
@@ -65,6 +69,8 @@ export interface Coordinator {
   outbox: Outbox;
   alerts: AlertStore;
   queue: JobQueue;
+  /** The watchtowers' alert handler (alert row, audit entry, webhook event in one transaction). */
+  raiseEvmAlert(a: EvmAlert): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -153,22 +159,19 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     { ...(o.logger ? { logger: o.logger } : {}), ...(o.http ?? {}) },
   );
   if (o.worker?.enabled !== false) worker.start();
+  const watchDeps: WatchtowerDeps = {
+    db: o.db,
+    audit: o.audit,
+    alerts,
+    metrics,
+    wallets: o.watch?.wallets ?? (() => []),
+    ...(o.watch?.webhooks ? { webhooks: o.watch.webhooks } : {}),
+    clock,
+    onError: (chain, err) => o.logger?.error({ err, chain }, 'watchtower poll failed'),
+  };
   const watchtowers =
-    o.watch && o.watch.chains.length > 0
-      ? startWatchtowers(
-          {
-            db: o.db,
-            audit: o.audit,
-            alerts,
-            metrics,
-            wallets: o.watch.wallets,
-            ...(o.watch.webhooks ? { webhooks: o.watch.webhooks } : {}),
-            clock,
-            onError: (chain, err) => o.logger?.error({ err, chain }, 'watchtower poll failed'),
-          },
-          o.watch.chains,
-        )
-      : undefined;
+    o.watch && o.watch.chains.length > 0 ? startWatchtowers(watchDeps, o.watch.chains) : undefined;
+  o.webhookDispatcher?.dispatcher.start(o.webhookDispatcher.pollMs);
   return {
     app,
     worker,
@@ -179,9 +182,11 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     outbox,
     alerts,
     queue,
+    raiseEvmAlert: (a) => persistEvmAlert(watchDeps, a),
     async close() {
       await watchtowers?.stop();
       await worker.stop();
+      await o.webhookDispatcher?.dispatcher.stop();
       await app.close();
     },
   };

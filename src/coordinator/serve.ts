@@ -10,6 +10,8 @@ import { AuditLog } from '../store/audit.ts';
 import type { Db } from '../store/db.ts';
 import { GovernanceService } from '../store/governance/service.ts';
 import { openDb } from '../store/open.ts';
+import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
+import { WebhookOutbox } from '../webhooks/outbox.ts';
 import { approvalAdapters } from './adapters/approval.ts';
 import { auditReader } from './adapters/audit.ts';
 import { governanceAdapter } from './adapters/governance.ts';
@@ -101,7 +103,22 @@ export async function startCoordinator(
   const now = () => new Date().toISOString();
   const audit = new AuditLog(db, { now });
   const genesis = readGenesis(cfg);
-  const governance = new GovernanceService(db, { genesis, now, audit });
+  // Webhooks: the configured endpoints replace the stored set; alerts and governance events are
+  // enqueued in their own transactions and delivered by the dispatcher loop below.
+  let webhooks: WebhookOutbox | undefined;
+  if (cfg.webhooks) {
+    webhooks = new WebhookOutbox(db);
+    await webhooks.syncEndpoints(
+      cfg.webhooks.endpoints.map((e, i) => ({
+        id: e.id,
+        url: e.url,
+        secret: readSecretRef(cfg, e.secret, `webhooks.endpoints.${i}.secret`, env),
+        events: e.events,
+      })),
+      now(),
+    );
+  }
+  const governance = new GovernanceService(db, { genesis, now, audit, ...(webhooks ? { webhooks } : {}) });
   const trust = new TrustView(governance, cfg.api.webauthn ? { webauthn: cfg.api.webauthn } : {});
   await trust.refresh();
   if (!trust.current.bundle)
@@ -201,7 +218,19 @@ export async function startCoordinator(
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
     worker: cfg.worker,
-    watch: { chains: watched, wallets: () => trust.current.wallets },
+    watch: { chains: watched, wallets: () => trust.current.wallets, ...(webhooks ? { webhooks } : {}) },
+    ...(webhooks && cfg.webhooks
+      ? {
+          webhookDispatcher: {
+            dispatcher: new WebhookDispatcher(webhooks, {
+              now,
+              timeoutMs: cfg.webhooks.timeoutMs,
+              maxAttempts: cfg.webhooks.maxAttempts,
+            }),
+            pollMs: cfg.webhooks.pollMs,
+          },
+        }
+      : {}),
     ...(fi?.pause
       ? {
           fault: async (point, rec) => {

@@ -12,6 +12,12 @@ export const WEBHOOK_SQL = {
   addEndpoint: `INSERT INTO webhook_endpoints (id, url, secret, events, active, created_at)
                 VALUES ($1, $2, $3, $4::jsonb, true, $5::timestamptz)`,
   disableEndpoint: `UPDATE webhook_endpoints SET active = false WHERE id = $1`,
+  upsertEndpoint: `INSERT INTO webhook_endpoints (id, url, secret, events, active, created_at)
+                   VALUES ($1, $2, $3, $4::jsonb, true, $5::timestamptz)
+                   ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, secret = EXCLUDED.secret,
+                     events = EXCLUDED.events, active = true`,
+  disableOthers: `UPDATE webhook_endpoints SET active = false WHERE active
+                    AND id NOT IN (SELECT jsonb_array_elements_text($1::jsonb))`,
   activeEndpoints: `SELECT id, events FROM webhook_endpoints WHERE active ORDER BY id`,
   enqueue: `INSERT INTO webhook_outbox (endpoint_id, event_id, event, body, status, next_attempt_at, created_at)
             VALUES ($1, $2, $3, $4, 'pending', $5::timestamptz, $5::timestamptz)
@@ -49,28 +55,49 @@ export interface OutboxRow {
 
 const EVENT_RE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 
+export interface EndpointInput {
+  id: string;
+  url: string;
+  secret: string;
+  events: string[];
+  now: string;
+}
+
+function checkEndpoint(e: EndpointInput): void {
+  let u: URL;
+  try {
+    u = new URL(e.url);
+  } catch {
+    throw new InvalidInputError('INVALID_URL', 'url', 'webhook URL is not a URL');
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+    throw new InvalidInputError('INVALID_URL', 'url', 'webhook URL must be http(s)');
+  }
+  if (e.secret.length < 32)
+    throw new InvalidInputError('WEAK_SECRET', 'secret', 'webhook secret must be ≥ 32 characters');
+}
+
 export class WebhookOutbox {
   constructor(private readonly db: Db) {}
 
-  async addEndpoint(e: {
-    id: string;
-    url: string;
-    secret: string;
-    events: string[];
-    now: string;
-  }): Promise<void> {
-    let u: URL;
-    try {
-      u = new URL(e.url);
-    } catch {
-      throw new InvalidInputError('INVALID_URL', 'url', 'webhook URL is not a URL');
-    }
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
-      throw new InvalidInputError('INVALID_URL', 'url', 'webhook URL must be http(s)');
-    }
-    if (e.secret.length < 32)
-      throw new InvalidInputError('WEAK_SECRET', 'secret', 'webhook secret must be ≥ 32 characters');
+  async addEndpoint(e: EndpointInput): Promise<void> {
+    checkEndpoint(e);
     await this.db.query(WEBHOOK_SQL.addEndpoint, [e.id, e.url, e.secret, JSON.stringify(e.events), e.now]);
+  }
+
+  /**
+   * Makes the active endpoints exactly `endpoints` (a configuration file is the source of truth):
+   * each is inserted or updated (URL, secret, events) and re-activated; every other endpoint is
+   * deactivated, so an endpoint removed from the configuration stops receiving events. One
+   * transaction: a reader never sees a half-applied set.
+   */
+  async syncEndpoints(endpoints: Omit<EndpointInput, 'now'>[], now: string): Promise<void> {
+    for (const e of endpoints) checkEndpoint({ ...e, now });
+    await this.db.transaction(async (tx) => {
+      for (const e of endpoints)
+        await tx.query(WEBHOOK_SQL.upsertEndpoint, [e.id, e.url, e.secret, JSON.stringify(e.events), now]);
+      await tx.query(WEBHOOK_SQL.disableOthers, [JSON.stringify(endpoints.map((e) => e.id))]);
+    });
   }
 
   /**

@@ -13,6 +13,7 @@ describe('coordinator configuration', () => {
     expect(c.cosigners.map((x) => x.id)).toEqual(['cosigner-a', 'cosigner-b']);
     expect(c.worker.enabled).toBe(true);
     expect(c.api.rateLimit).toEqual({ perSecond: 20, burst: 100 });
+    expect(c.webhooks?.endpoints.map((e) => [e.id, e.events])).toEqual([['soc', ['alert.raised']]]);
   });
 
   it('names the offending key: unknown, wrong type, duplicate, inline secret', () => {
@@ -34,6 +35,12 @@ describe('coordinator configuration', () => {
     expect(bad(`${text}\nversion: 1\n`)).toMatchObject({ code: 'CONFIG_INVALID' });
     expect(bad(text.replace('seed: { file: secrets/request-key }', 'seed: "00aa"'))).toMatchObject({
       field: 'requestKey.seed',
+    });
+    expect(
+      bad(text.replace('secret: { env: CUSTOS_WEBHOOK_SOC_SECRET }', `secret: "${'s'.repeat(40)}"`)),
+    ).toMatchObject({ field: 'webhooks.endpoints.0.secret' });
+    expect(bad(text.replace('events: [alert.raised]', 'events: [Alert!]'))).toMatchObject({
+      field: 'webhooks.endpoints.0.events.0',
     });
     expect(bad(text.replace('url: { env: CUSTOS_DATABASE_URL }', 'url: { env: A, file: b }'))).toMatchObject({
       field: 'database.postgres.url',
