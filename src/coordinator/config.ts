@@ -101,9 +101,39 @@ export const coordinatorConfigSchema = z
               .strict(),
           )
           .default({}),
+        /**
+         * Bitcoin chain adapters: the coordinator's own Bitcoin Core node, whose watch-only
+         * descriptor wallet lists the custody UTXOs (Esplora is not enough for building: it has no
+         * wallet view). `credentials` is `user:password` — a cookie file works as `{ file }` as is.
+         */
+        bitcoin: z
+          .record(
+            z.string().regex(/^bip122:[0-9a-f]{32}$/, 'must be a CAIP-2 bip122 chain id'),
+            z
+              .object({
+                node: z
+                  .object({
+                    kind: z.literal('core-rpc'),
+                    url: z.url(),
+                    credentials: secret,
+                    /** Watch-only wallet name (/wallet/<name>). */
+                    wallet: z.string().regex(ID).optional(),
+                    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+                  })
+                  .strict(),
+                /** estimatesmartfee target in blocks. */
+                feeTargetBlocks: z.number().int().min(1).max(1008).default(6),
+                /** Highest address index scanned when mapping node UTXOs to the descriptor. */
+                scanUpTo: z.number().int().min(1).max(100_000).default(200),
+                /** Confirmations for spent UTXOs and for `confirmed`. */
+                minConf: z.number().int().min(1).max(100).default(1),
+              })
+              .strict(),
+          )
+          .default({}),
       })
       .strict()
-      .default({ evm: {} }),
+      .default({ evm: {}, bitcoin: {} }),
     api: z
       .object({
         bodyLimitBytes: z

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hexToBytes } from '@noble/hashes/utils.js';
 import { pino } from 'pino';
+import { BitcoinCoreRpc } from '../bitcoin/rpc.ts';
 import { ed25519PrivateKey } from '../core/auth/index.ts';
 import { parseStrictJson } from '../core/encoding/strict-json.ts';
 import { InvalidInputError } from '../core/errors/base.ts';
@@ -16,6 +17,7 @@ import { approvalAdapters } from './adapters/approval.ts';
 import { auditReader } from './adapters/audit.ts';
 import { governanceAdapter } from './adapters/governance.ts';
 import { policyAdapter } from './adapters/policy.ts';
+import { BitcoinChain } from './chains/bitcoin.ts';
 import { EvmChain } from './chains/evm.ts';
 import { type CoordinatorConfig, configPath, readSecretRef } from './config.ts';
 import { type Coordinator, createCoordinator } from './coordinator.ts';
@@ -161,6 +163,30 @@ export async function startCoordinator(
         confirmations: c.watch.confirmations,
         sweepEvery: c.watch.sweepEvery,
       });
+  }
+  for (const [chain, c] of Object.entries(cfg.chains.bitcoin)) {
+    const key = `chains.bitcoin.${chain}.node.credentials`;
+    const cred = readSecretRef(cfg, c.node.credentials, key, env);
+    const colon = cred.indexOf(':');
+    if (colon <= 0) throw new InvalidInputError('CONFIG_INVALID', key, `${key}: must be user:password`);
+    const rpc = new BitcoinCoreRpc({
+      url: c.node.url,
+      auth: { username: cred.slice(0, colon), password: cred.slice(colon + 1) },
+      ...(c.node.wallet ? { wallet: c.node.wallet } : {}),
+      timeoutMs: c.node.timeoutMs,
+    });
+    chains.set(
+      chain,
+      new BitcoinChain({
+        chain,
+        rpc,
+        db,
+        wallets: () => trust.current.wallets,
+        feeTargetBlocks: c.feeTargetBlocks,
+        scanUpTo: c.scanUpTo,
+        minConf: c.minConf,
+      }),
+    );
   }
   const fi = cfg.faultInjection;
   if (fi && env.CUSTOS_ALLOW_FAULT_INJECTION !== '1') {

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { base64, hex } from '@scure/base';
 import { Transaction as BjsTransaction, Psbt } from 'bitcoinjs-lib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BitcoinCoreRpc } from '../../src/bitcoin/rpc.ts';
 import { BitcoinChain } from '../../src/coordinator/chains/bitcoin.ts';
+import { parseCoordinatorConfig } from '../../src/coordinator/config.ts';
 import type { SignatureResult } from '../../src/core/auth/index.ts';
 import { addressToScript } from '../../src/core/chains/bitcoin/address.ts';
 import { deriveOutput } from '../../src/core/chains/bitcoin/descriptor/derive.ts';
@@ -164,5 +166,48 @@ describe.each(backends)('coordinator Bitcoin adapter ($name)', (backend) => {
     fundNode(node, 100_000_000n, 0);
     node.state.feerateBtcKvb = undefined;
     await expect(chain.build(btcIntent())).rejects.toMatchObject({ code: 'NODE_BAD_RESPONSE' });
+  });
+});
+
+describe('chains.bitcoin configuration', () => {
+  const example = new URL('../../examples/custos.yaml', import.meta.url).pathname;
+  const text = readFileSync(example, 'utf8');
+  const MAINNET = 'bip122:000000000019d6689c085ae165831e93';
+  const bad = (t: string) => {
+    try {
+      parseCoordinatorConfig(t, 'custos.yaml');
+    } catch (e) {
+      return e as { code: string; field: string };
+    }
+    throw new Error('accepted');
+  };
+
+  it('the shipped example configures a Core RPC node with secret-ref credentials', () => {
+    const c = parseCoordinatorConfig(text, example);
+    expect(c.chains.bitcoin[MAINNET]).toEqual({
+      node: {
+        kind: 'core-rpc',
+        url: 'http://bitcoind.example.internal:8332',
+        credentials: { file: 'secrets/bitcoind-rpc' },
+        wallet: 'custos-watch',
+        timeoutMs: 10000,
+      },
+      feeTargetBlocks: 6,
+      scanUpTo: 200,
+      minConf: 1,
+    });
+  });
+
+  it('refuses inline credentials, unknown keys, unsupported node kinds and non-bip122 ids, naming the key', () => {
+    expect(
+      bad(text.replace('credentials: { file: secrets/bitcoind-rpc }', 'credentials: "u:p"')),
+    ).toMatchObject({
+      field: `chains.bitcoin.${MAINNET}.node.credentials`,
+    });
+    expect(bad(text.replace('scanUpTo: 200', 'scanUpto: 200'))).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(bad(text.replace('kind: core-rpc', 'kind: esplora'))).toMatchObject({
+      field: `chains.bitcoin.${MAINNET}.node.kind`,
+    });
+    expect(bad(text.replace(`    ${MAINNET}:`, '    bip122:xyz:'))).toMatchObject({ code: 'CONFIG_INVALID' });
   });
 });
