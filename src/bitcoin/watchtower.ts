@@ -28,7 +28,12 @@ export interface WatchtowerOptions {
   chain: string;
   /** Custody scripts (every wallet address up to its gap limit) and multisig witness scripts. */
   watch: Iterable<WatchEntry>;
-  onAlert: (alert: UnmatchedOutflowAlert) => Promise<void> | void;
+  /**
+   * Called inside the block's database transaction; `tx` is that transaction, so a consumer can
+   * persist the alert atomically with the cursor (PGlite has one connection: opening a second
+   * transaction from here would wait forever).
+   */
+  onAlert: (alert: UnmatchedOutflowAlert, tx: Queryable) => Promise<void> | void;
   /** First height to scan when the database has no cursor yet. */
   startHeight: number;
   maxReorgDepth?: number;
@@ -185,7 +190,7 @@ export class BitcoinWatchtower {
             [chain, a.txid, a.wallet, height, hash, canonicalJson(a)],
           );
           if (rowCount > 0) {
-            await this.o.onAlert(a);
+            await this.o.onAlert(a, tx);
             raised++;
           }
         }
