@@ -127,6 +127,16 @@ export const coordinatorConfigSchema = z
                 scanUpTo: z.number().int().min(1).max(100_000).default(200),
                 /** Confirmations for spent UTXOs and for `confirmed`. */
                 minConf: z.number().int().min(1).max(100).default(1),
+                /** I7 watchtower over this chain's custody wallets (on by default). */
+                watch: z
+                  .object({
+                    enabled: z.boolean().default(true),
+                    pollMs: z.number().int().min(100).max(600_000).default(10_000),
+                    /** First height scanned on a fresh database; default: the tip at start. */
+                    startHeight: z.number().int().min(0).optional(),
+                  })
+                  .strict()
+                  .default({ enabled: true, pollMs: 10_000 }),
               })
               .strict(),
           )

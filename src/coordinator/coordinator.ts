@@ -10,6 +10,7 @@ import { IntentStore } from '../store/workflow/intents.ts';
 import { Outbox } from '../store/workflow/outbox.ts';
 import { JobQueue, type RetryPolicy } from '../store/workflow/queue.ts';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.ts';
+import { startBitcoinWatchtowers, type WatchedBitcoinChain } from './bitcoin-watchtower.ts';
 import type { CosignerPort } from './cosigner-client.ts';
 import { type AppOptions, buildApp } from './http/app.ts';
 import type { AuditReader } from './http/routes/audit.ts';
@@ -50,6 +51,8 @@ export interface CoordinatorOptions {
   /** I7: one EVM watchtower per chain over the bundle's wallets (see src/coordinator/watchtower.ts). */
   watch?: {
     chains: WatchedChain[];
+    /** I7 on Bitcoin: one BitcoinWatchtower per chain (src/coordinator/bitcoin-watchtower.ts). */
+    bitcoin?: WatchedBitcoinChain[];
     wallets: WatchtowerDeps['wallets'];
     webhooks?: WatchtowerDeps['webhooks'];
   };
@@ -171,6 +174,10 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
   };
   const watchtowers =
     o.watch && o.watch.chains.length > 0 ? startWatchtowers(watchDeps, o.watch.chains) : undefined;
+  const bitcoinWatchtowers =
+    o.watch?.bitcoin && o.watch.bitcoin.length > 0
+      ? startBitcoinWatchtowers(watchDeps, o.watch.bitcoin)
+      : undefined;
   o.webhookDispatcher?.dispatcher.start(o.webhookDispatcher.pollMs);
   return {
     app,
@@ -185,6 +192,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     raiseEvmAlert: (a) => persistEvmAlert(watchDeps, a),
     async close() {
       await watchtowers?.stop();
+      await bitcoinWatchtowers?.stop();
       await worker.stop();
       await o.webhookDispatcher?.dispatcher.stop();
       await app.close();

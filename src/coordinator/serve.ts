@@ -17,6 +17,7 @@ import { approvalAdapters } from './adapters/approval.ts';
 import { auditReader } from './adapters/audit.ts';
 import { governanceAdapter } from './adapters/governance.ts';
 import { policyAdapter } from './adapters/policy.ts';
+import type { WatchedBitcoinChain } from './bitcoin-watchtower.ts';
 import { BitcoinChain } from './chains/bitcoin.ts';
 import { EvmChain } from './chains/evm.ts';
 import { type CoordinatorConfig, configPath, readSecretRef } from './config.ts';
@@ -164,6 +165,7 @@ export async function startCoordinator(
         sweepEvery: c.watch.sweepEvery,
       });
   }
+  const watchedBitcoin: WatchedBitcoinChain[] = [];
   for (const [chain, c] of Object.entries(cfg.chains.bitcoin)) {
     const key = `chains.bitcoin.${chain}.node.credentials`;
     const cred = readSecretRef(cfg, c.node.credentials, key, env);
@@ -187,6 +189,14 @@ export async function startCoordinator(
         minConf: c.minConf,
       }),
     );
+    if (c.watch.enabled)
+      watchedBitcoin.push({
+        chain,
+        source: rpc,
+        pollMs: c.watch.pollMs,
+        scanUpTo: c.scanUpTo,
+        ...(c.watch.startHeight !== undefined ? { startHeight: c.watch.startHeight } : {}),
+      });
   }
   const fi = cfg.faultInjection;
   if (fi && env.CUSTOS_ALLOW_FAULT_INJECTION !== '1') {
@@ -244,7 +254,12 @@ export async function startCoordinator(
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
     worker: cfg.worker,
-    watch: { chains: watched, wallets: () => trust.current.wallets, ...(webhooks ? { webhooks } : {}) },
+    watch: {
+      chains: watched,
+      bitcoin: watchedBitcoin,
+      wallets: () => trust.current.wallets,
+      ...(webhooks ? { webhooks } : {}),
+    },
     ...(webhooks && cfg.webhooks
       ? {
           webhookDispatcher: {

@@ -195,6 +195,7 @@ describe('chains.bitcoin configuration', () => {
       feeTargetBlocks: 6,
       scanUpTo: 200,
       minConf: 1,
+      watch: { enabled: true, pollMs: 10000 },
     });
   });
 
