@@ -56,6 +56,29 @@ export function packSafeSignatures(signatures: OwnerSignature[]): Hex {
   return concatHex(sorted.map((s) => s.signature));
 }
 
+/** The Safe transaction fields in the order getTransactionHash and execTransaction take them (nonce excluded). */
+function safeTxFieldArgs(f: SafeTxFields) {
+  return [
+    f.to,
+    f.value,
+    f.data,
+    f.operation,
+    f.safeTxGas,
+    f.baseGas,
+    f.gasPrice,
+    f.gasToken,
+    f.refundReceiver,
+  ] as const;
+}
+
+/**
+ * execTransaction's arguments: the fields the owners signed plus their packed signatures; the
+ * nonce is not an argument, the Safe uses its own current nonce.
+ */
+export function execTransactionArgs(f: SafeTxFields, signatures: OwnerSignature[]) {
+  return [...safeTxFieldArgs(f), packSafeSignatures(signatures)] as const;
+}
+
 export interface SafeExecution {
   txHash: Hex;
   blockNumber: bigint;
@@ -85,18 +108,7 @@ export async function executeSafeTransaction(
     address: tx.safe,
     abi: safeAbi,
     functionName: 'getTransactionHash',
-    args: [
-      f.to,
-      f.value,
-      f.data,
-      f.operation,
-      f.safeTxGas,
-      f.baseGas,
-      f.gasPrice,
-      f.gasToken,
-      f.refundReceiver,
-      f.nonce,
-    ],
+    args: [...safeTxFieldArgs(f), f.nonce],
   });
   if (onChainHash.toLowerCase() !== tx.safeTxHash.toLowerCase()) {
     throw new CustosError('SAFE_TX_HASH_MISMATCH', 'the Safe computes another hash for these fields', {
@@ -120,18 +132,7 @@ export async function executeSafeTransaction(
     address: tx.safe,
     abi: safeAbi,
     functionName: 'execTransaction',
-    args: [
-      f.to,
-      f.value,
-      f.data,
-      f.operation,
-      f.safeTxGas,
-      f.baseGas,
-      f.gasPrice,
-      f.gasToken,
-      f.refundReceiver,
-      packSafeSignatures(signatures),
-    ],
+    args: execTransactionArgs(f, signatures),
   });
   const receipt = await client.waitForTransactionReceipt({ hash });
   if (receipt.status !== 'success')

@@ -30,7 +30,7 @@ import { CustosError } from '../../core/errors/base.ts';
 import type { WalletRecord } from '../../core/governance/types.ts';
 import type { Intent } from '../../core/intent/index.ts';
 import { buildHotTransfer, buildSafeTransfer } from '../../evm/build.ts';
-import { packSafeSignatures } from '../../evm/execute.ts';
+import { execTransactionArgs } from '../../evm/execute.ts';
 import { safeAbi } from '../../evm/safe-abi.ts';
 import type { ChainPort } from '../workflow/ports.ts';
 
@@ -189,18 +189,7 @@ export class EvmChain implements ChainPort {
     const data = encodeFunctionData({
       abi: safeAbi,
       functionName: 'execTransaction',
-      args: [
-        f.to,
-        f.value,
-        f.data,
-        f.operation,
-        f.safeTxGas,
-        f.baseGas,
-        f.gasPrice,
-        f.gasToken,
-        f.refundReceiver,
-        packSafeSignatures(owners),
-      ],
+      args: execTransactionArgs(f, owners),
     });
     const account = privateKeyToAccount(this.o.relayerKey);
     // One relayer nonce at a time in this process: the signed relayer tx is frozen in the outbox
