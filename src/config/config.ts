@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { z } from 'zod';
 import { CustosError, InvalidInputError } from '../core/errors/base.ts';
+import { configIssueField } from './issue-field.ts';
 
 /**
  * The node's configuration file (`custos init` writes it; every command reads it), YAML:
@@ -60,10 +61,7 @@ export function parseConfig(text: string, path: string): LoadedConfig {
   const r = configSchema.safeParse(doc.toJS());
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const field =
-      issue.code === 'unrecognized_keys'
-        ? [...issue.path, issue.keys[0]].join('.')
-        : issue.path.join('.') || '(root)';
+    const field = configIssueField(issue);
     throw new InvalidInputError('CONFIG_INVALID', field, `config ${field}: ${issue.message}`, {
       details: { file: path },
     });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { configIssueField } from '../config/issue-field.ts';
 import { InvalidInputError } from '../core/errors/base.ts';
 
 /**
@@ -257,10 +258,7 @@ export function parseCoordinatorConfig(text: string, path: string): CoordinatorC
   const r = coordinatorConfigSchema.safeParse(doc.toJS());
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const field =
-      issue.code === 'unrecognized_keys'
-        ? [...issue.path, issue.keys[0]].join('.')
-        : issue.path.join('.') || '(root)';
+    const field = configIssueField(issue);
     const msg = issue.code === 'unrecognized_keys' ? `unknown key ${field}` : `${field}: ${issue.message}`;
     throw new InvalidInputError('CONFIG_INVALID', field, `${path}: ${msg}`, { details: { file: path } });
   }

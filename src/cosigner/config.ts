@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { configIssueField } from '../config/issue-field.ts';
 import { InvalidInputError } from '../core/errors/base.ts';
 
 /**
@@ -98,10 +99,7 @@ export function parseCosignerConfig(input: unknown, file = 'cosigner.yaml'): Cos
   const r = cosignerConfigSchema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const field =
-      issue.code === 'unrecognized_keys'
-        ? [...issue.path, issue.keys[0]].join('.')
-        : issue.path.join('.') || '(root)';
+    const field = configIssueField(issue);
     throw new InvalidInputError('COSIGNER_CONFIG_INVALID', field, `${file}: ${field}: ${issue.message}`);
   }
   return r.data;
