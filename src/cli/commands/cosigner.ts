@@ -7,6 +7,7 @@ import { generateFileKey, openFileSigner } from '../../keys/file.ts';
 import { generatePkcs11Key, openPkcs11Signer, SOFTHSM_LIBRARY } from '../../keys/pkcs11.ts';
 import { EXIT, emit, makeOutput, reportError } from '../io.ts';
 import type { CliContext } from '../main.ts';
+import { closeOnSignal } from '../shutdown.ts';
 
 interface KeygenOpts {
   backend: string;
@@ -52,13 +53,7 @@ export function registerCosignerCommands(program: Command, ctx: CliContext): voi
       }
       try {
         const running = await startCosigner(loadCosignerConfig(opts.config));
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            void running.close().finally(resolve);
-          };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
+        await closeOnSignal(running);
         ctx.exit(EXIT.ok);
       } catch (e) {
         ctx.exit(reportError(o, e));

@@ -3,6 +3,7 @@ import { loadCoordinatorConfig } from '../../coordinator/config.ts';
 import { startCoordinator } from '../../coordinator/serve.ts';
 import { EXIT, makeOutput, reportError } from '../io.ts';
 import type { CliContext } from '../main.ts';
+import { closeOnSignal } from '../shutdown.ts';
 
 /**
  * `custos serve --config custos.yaml`: runs the coordinator (API, workflow worker, governance)
@@ -21,13 +22,7 @@ export function registerServeCommands(program: Command, ctx: CliContext): void {
         const cfg = loadCoordinatorConfig(opts.config);
         const port = opts.port === undefined ? undefined : Number(opts.port);
         const running = await startCoordinator(cfg, port === undefined ? {} : { port });
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            void running.close().finally(resolve);
-          };
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
+        await closeOnSignal(running);
         ctx.exit(EXIT.ok);
       } catch (e) {
         ctx.exit(reportError(o, e));
