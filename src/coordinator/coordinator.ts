@@ -22,6 +22,7 @@ import { type EngineDeps, WorkflowEngine } from './workflow/engine.ts';
 import type {
   ApprovalsPort,
   ChainPort,
+  CounterStore,
   PolicyPort,
   SignatureVerifier,
   WalletRoute,
@@ -34,6 +35,8 @@ export interface CoordinatorOptions {
   auditReader?: AuditReader;
   verifier?: SignatureVerifier;
   approvals?: ApprovalsPort;
+  /** WebAuthn signature counters (a PrincipalStore holding the credentials); see IntentService. */
+  counters?: CounterStore;
   policy?: PolicyPort;
   /** Wallet routes; a function when they follow the trust bundle. */
   wallets: WalletRoute[] | (() => WalletRoute[]);
@@ -127,6 +130,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     chains,
     ...(o.verifier ? { verifier: o.verifier } : {}),
     ...(o.approvals ? { approvalsPort: o.approvals } : {}),
+    ...(o.counters ? { counters: o.counters } : {}),
     clock,
     poke: () => worker.poke(),
   });

@@ -2,7 +2,7 @@ import { hexToBytes } from '@noble/hashes/utils.js';
 import { canonicalJson } from '../core/encoding/canonical-json.ts';
 import { InvalidInputError } from '../core/errors/base.ts';
 import { fingerprint, type Intent, intentDigestHex, parseIntent } from '../core/intent/index.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
 import type { ApprovalStore } from '../store/workflow/approvals.ts';
 import type { IntentRecord, IntentStore } from '../store/workflow/intents.ts';
 import type { Outbox } from '../store/workflow/outbox.ts';
@@ -11,6 +11,7 @@ import { evaluateJob, type WorkflowEngine } from './workflow/engine.ts';
 import type {
   ApprovalsPort,
   ChainPort,
+  CounterStore,
   SignatureVerifier,
   VerifyResult,
   WalletRoute,
@@ -44,6 +45,8 @@ export interface IntentServiceDeps {
   chains: ReadonlyMap<string, ChainPort>;
   verifier?: SignatureVerifier;
   approvalsPort?: ApprovalsPort;
+  /** WebAuthn signature counters (PrincipalStore); without it counters are not tracked. */
+  counters?: CounterStore;
   clock: () => Date;
   /** Called after work was enqueued (wakes the local worker). */
   poke?: () => void;
@@ -52,6 +55,29 @@ export interface IntentServiceDeps {
 /** The transport-independent operations behind the intents API. */
 export class IntentService {
   constructor(private readonly d: IntentServiceDeps) {}
+
+  /**
+   * Moves the credential's WebAuthn signature counter forward, or refuses the call. The pure
+   * verifier skips counters (co-signers re-verify old assertions), so a replayed assertion or a
+   * cloned authenticator is caught here: a non-zero signCount not above the stored one is refused
+   * (WebAuthn L3 §6.1.1); zero means the authenticator does not count and is accepted.
+   */
+  private async recordCounter(
+    v: { credentialId?: string; signCount?: number },
+    field: string,
+    tx?: Queryable,
+  ): Promise<void> {
+    if (!this.d.counters || v.signCount === undefined || !v.credentialId) return;
+    const r = await this.d.counters.recordCounter(v.credentialId, v.signCount, tx);
+    if (!r.ok) {
+      throw new ProblemError(
+        409,
+        'WEBAUTHN_COUNTER_REPLAY',
+        'authenticator signature counter did not increase: replayed assertion or cloned authenticator',
+        { field, details: { credentialId: v.credentialId, signCount: v.signCount } },
+      );
+    }
+  }
 
   parse(input: unknown): Intent {
     try {
@@ -86,6 +112,9 @@ export class IntentService {
     }
     const v = this.d.verifier.requester(intent, signature, now);
     if (!v.ok) refuse(v, '/body/signature');
+    // Its own transaction, before the intent is created (the intent store opens its own): a
+    // counter moved forward by a submission that then turns out a duplicate only ever moves forward.
+    await this.recordCounter(v.value, '/body/signature');
     const digest = intentDigestHex(intent);
     const r = await this.d.intents.create(
       {
@@ -150,6 +179,8 @@ export class IntentService {
     const one = port.verifyOne(intent, approval, requirement, now);
     if (!one.ok) refuse(one, '/body');
     const result = await this.d.db.transaction(async (tx) => {
+      // Same transaction as the approval: a refused counter rolls everything back.
+      await this.recordCounter(one, '/body', tx);
       const added = await this.d.approvals.add(
         id,
         { principal: one.principal!, credentialId: one.credentialId!, decision: one.decision!, approval },

@@ -183,11 +183,12 @@ export class PrincipalStore {
   /**
    * Records a WebAuthn signature counter after a verified assertion. Counters only move forward;
    * a counter that did not increase (when the authenticator counts at all) is refused as a
-   * possible clone (WebAuthn L3 §6.1.1).
+   * possible clone (WebAuthn L3 §6.1.1). Pass `tx` to bump it in the caller's transaction (the
+   * coordinator does, with the approval it stores, so a refused assertion leaves nothing behind).
    */
-  async recordCounter(credentialId: string, signCount: number): Promise<Result> {
+  async recordCounter(credentialId: string, signCount: number, tx: Queryable = this.db): Promise<Result> {
     if (signCount === 0) return ok(); // authenticator does not implement a counter
-    const r = await this.db.query(PRINCIPAL_SQL.bumpCounter, [credentialId, signCount]);
+    const r = await tx.query(PRINCIPAL_SQL.bumpCounter, [credentialId, signCount]);
     if (r.rowCount === 0)
       return fail('WEBAUTHN_COUNTER', 'signature counter did not increase: possible cloned authenticator');
     return ok();

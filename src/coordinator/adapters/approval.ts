@@ -14,6 +14,14 @@ import type {
 } from '../workflow/ports.ts';
 
 /**
+ * The signature counter of an assertion the verifier just accepted: authenticatorData bytes 33–36,
+ * big-endian (WebAuthn L3 §6.1). Its signature was checked, so these bytes are the authenticator's.
+ */
+function assertionSignCount(authenticatorData: string): number {
+  return Buffer.from(authenticatorData, 'base64url').readUInt32BE(33);
+}
+
+/**
  * The coordinator's use of src/core/approval. The coordinator checks signatures on arrival to
  * refuse junk early and to attribute actions; co-signers check them all again (I1), so nothing
  * here is trusted downstream.
@@ -30,9 +38,12 @@ export function approvalAdapters(principals: () => PrincipalSet): {
         principals(),
         now.toISOString(),
       );
-      return r.ok
-        ? { ok: true, value: { principal: r.value.principal, credentialId: r.value.credentialId } }
-        : r;
+      if (!r.ok) return r;
+      const { principal, credentialId, signCount } = r.value;
+      return {
+        ok: true,
+        value: { principal, credentialId, ...(signCount !== undefined ? { signCount } : {}) },
+      };
     },
     cancel(intent, signature, now) {
       void now;
@@ -67,6 +78,7 @@ export function approvalAdapters(principals: () => PrincipalSet): {
         principal: found?.principal.id ?? a.principal,
         credentialId: a.credentialId,
         decision: a.decision,
+        ...(a.type === 'webauthn' ? { signCount: assertionSignCount(a.authenticatorData) } : {}),
       };
     },
     verifyAll(intent, list, requirement, now) {

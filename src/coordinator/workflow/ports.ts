@@ -1,5 +1,6 @@
 import type { SignatureResult, TxPayload } from '../../core/auth/index.ts';
 import type { Intent } from '../../core/intent/index.ts';
+import type { Queryable } from '../../store/db.ts';
 
 /**
  * What the workflow needs from the modules around it. Each is optional at run time: a step
@@ -41,7 +42,13 @@ export interface ApprovalsPort {
     approval: unknown,
     requirement: ApprovalRequirement,
     now: Date,
-  ): ApprovalCheck & { principal?: string; credentialId?: string; decision?: 'approve' | 'reject' };
+  ): ApprovalCheck & {
+    principal?: string;
+    credentialId?: string;
+    decision?: 'approve' | 'reject';
+    /** WebAuthn authenticator signature counter of the verified assertion (absent for Ed25519). */
+    signCount?: number;
+  };
   /** Verifies the whole set against the quorum. */
   verifyAll(intent: Intent, approvals: unknown[], requirement: ApprovalRequirement, now: Date): ApprovalCheck;
 }
@@ -63,10 +70,22 @@ export interface ChainPort {
 }
 
 export type VerifyResult =
-  | { ok: true; value: { principal: string; credentialId: string } }
+  | { ok: true; value: { principal: string; credentialId: string; signCount?: number } }
   | { ok: false; code: string; message: string; details?: Record<string, unknown> };
 
 /** Signature checks for state-changing API calls (src/core/approval behind an adapter). */
+/**
+ * Where the coordinator keeps WebAuthn signature counters (PrincipalStore). The pure verifiers do
+ * not check counters (co-signers re-verify old assertions), so the coordinator does on arrival.
+ */
+export interface CounterStore {
+  recordCounter(
+    credentialId: string,
+    signCount: number,
+    tx?: Queryable,
+  ): Promise<{ ok: true } | { ok: false; code: string; message: string }>;
+}
+
 export interface SignatureVerifier {
   /** The requester's signature over the intent digest (the submit action). */
   requester(intent: Intent, signature: unknown, now: Date): VerifyResult;
