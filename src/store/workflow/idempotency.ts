@@ -23,6 +23,11 @@ interface Row {
   lease_until: Date | string;
 }
 
+/** Claims (principal, key) for a new request; a no-op (rowCount 0) when the key is already taken. */
+const CLAIM_KEY = `INSERT INTO idempotency_keys (principal, key, method, path, request_hash, lease_until, created_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7)
+  ON CONFLICT (principal, key) DO NOTHING`;
+
 export class IdempotencyStore {
   constructor(private readonly db: Db) {}
 
@@ -46,28 +51,10 @@ export class IdempotencyStore {
       input.now.toISOString(),
     ];
     // Common case, one round trip: a new key.
-    const first = await this.db.query(
-      `INSERT INTO idempotency_keys (principal, key, method, path, request_hash, lease_until, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (principal, key) DO NOTHING`,
-      params,
-    );
+    const first = await this.db.query(CLAIM_KEY, params);
     if (first.rowCount === 1) return { kind: 'new' };
     return this.db.transaction(async (tx) => {
-      const inserted = await tx.query(
-        `INSERT INTO idempotency_keys (principal, key, method, path, request_hash, lease_until, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (principal, key) DO NOTHING`,
-        [
-          input.principal,
-          input.key,
-          input.method,
-          input.path,
-          input.requestHash,
-          leaseUntil,
-          input.now.toISOString(),
-        ],
-      );
+      const inserted = await tx.query(CLAIM_KEY, params);
       if (inserted.rowCount === 1) return { kind: 'new' };
       const { rows } = await tx.query<Row>(
         'SELECT * FROM idempotency_keys WHERE principal = $1 AND key = $2 FOR UPDATE',
