@@ -75,16 +75,11 @@ function fromRow(r: Row): IntentRecord {
   };
 }
 
-export interface NewIntent {
-  id: string;
-  digest: string;
-  intentJson: string;
-  signature: unknown;
-  requestedBy: string;
-  wallet: string;
-  chain: string;
-  expiresAt: Date;
-}
+/** What a caller supplies to create an intent; state, version and timestamps are the store's. */
+export type NewIntent = Pick<
+  IntentRecord,
+  'id' | 'digest' | 'intentJson' | 'signature' | 'requestedBy' | 'wallet' | 'chain' | 'expiresAt'
+>;
 
 export interface TransitionInput {
   event: IntentEvent;
