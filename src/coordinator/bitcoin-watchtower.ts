@@ -5,7 +5,7 @@ import { type BitcoinWallet, parseBitcoinWalletRecord } from '../core/chains/bit
 import { watchEntries } from '../core/chains/bitcoin/watch-entries.ts';
 import type { WalletRecord } from '../core/governance/types.ts';
 import type { Queryable } from '../store/db.ts';
-import type { WatchtowerDeps } from './watchtower.ts';
+import { recordWatchtowerAlertInTx, type WatchtowerDeps } from './watchtower.ts';
 
 export interface WatchedBitcoinChain {
   chain: string;
@@ -50,33 +50,18 @@ export async function persistBitcoinAlert(
     block: { number: String(a.block.height), hash: a.block.hash },
     ...a.details,
   };
-  const id = await d.alerts.raise(
+  return recordWatchtowerAlertInTx(
+    d,
+    tx,
     {
       severity: a.severity,
       code: a.code,
-      subject: `wallet:${a.wallet}`,
+      wallet: a.wallet,
       message: `outflow that Custos did not sign on ${a.chain} (wallet ${a.wallet}, block ${a.block.height})`,
       details,
     },
     now,
-    tx,
   );
-  await d.webhooks?.enqueue(
-    tx,
-    'alert.raised',
-    { id, severity: a.severity, code: a.code, details },
-    now.toISOString(),
-    `alert-${id}`,
-  );
-  await d.audit.appendInTx(tx, [
-    {
-      kind: 'watchtower.alert',
-      actor: 'watchtower',
-      subject: `wallet:${a.wallet}`,
-      body: { alert: id, code: a.code, ...details },
-    },
-  ]);
-  return id;
 }
 
 /**

@@ -4,8 +4,8 @@ import type { WalletRecord } from '../core/governance/types.ts';
 import { evmKnownStore } from '../evm/known-store.ts';
 import { dbCursorStore } from '../evm/watch-cursor.ts';
 import { EvmWatchtower } from '../evm/watchtower.ts';
-import type { Db } from '../store/db.ts';
-import type { AlertStore } from '../store/workflow/alerts.ts';
+import type { Db, Queryable } from '../store/db.ts';
+import type { Alert, AlertStore } from '../store/workflow/alerts.ts';
 import type { AuditAppender } from '../store/workflow/audit-port.ts';
 import type { WebhookOutbox } from '../webhooks/outbox.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
@@ -47,6 +47,51 @@ function evmWallets(records: readonly WalletRecord[], chain: string): EvmWallet[
 }
 
 /**
+ * The rows of one watchtower alert, EVM or Bitcoin, written with the caller's transaction `tx`:
+ * the alert row, then its `alert.raised` webhook event and its audit entry.
+ */
+export async function recordWatchtowerAlertInTx(
+  d: WatchtowerDeps,
+  tx: Queryable,
+  a: {
+    severity: Alert['severity'];
+    code: string;
+    wallet: string;
+    message: string;
+    details: Record<string, unknown>;
+  },
+  now: Date,
+): Promise<string> {
+  const id = await d.alerts.raise(
+    {
+      severity: a.severity,
+      code: a.code,
+      subject: `wallet:${a.wallet}`,
+      message: a.message,
+      details: a.details,
+    },
+    now,
+    tx,
+  );
+  await d.webhooks?.enqueue(
+    tx,
+    'alert.raised',
+    { id, severity: a.severity, code: a.code, details: a.details },
+    now.toISOString(),
+    `alert-${id}`,
+  );
+  await d.audit.appendInTx(tx, [
+    {
+      kind: 'watchtower.alert',
+      actor: 'watchtower',
+      subject: `wallet:${a.wallet}`,
+      body: { alert: id, code: a.code, ...a.details },
+    },
+  ]);
+  return id;
+}
+
+/**
  * Persists one watchtower alert: the alert row, its audit entry and the webhook event in ONE
  * transaction, so an alert is never announced without being recorded (or the reverse). The
  * watchtower calls this before advancing its cursor: a crash re-delivers (at least once).
@@ -64,35 +109,20 @@ export async function persistEvmAlert(d: WatchtowerDeps, a: EvmAlert): Promise<s
     a.code === 'UNMATCHED_OUTFLOW'
       ? 'outflow that Custos did not sign'
       : 'Safe configuration changed outside Custos';
-  const id = await d.db.transaction(async (tx) => {
-    const id = await d.alerts.raise(
+  const id = await d.db.transaction((tx) =>
+    recordWatchtowerAlertInTx(
+      d,
+      tx,
       {
         severity: a.severity,
         code: a.code,
-        subject: `wallet:${a.wallet}`,
+        wallet: a.wallet,
         message: `${what} on ${a.chain} (wallet ${a.wallet}, block ${a.block.number})`,
         details,
       },
       now,
-      tx,
-    );
-    await d.webhooks?.enqueue(
-      tx,
-      'alert.raised',
-      { id, severity: a.severity, code: a.code, details },
-      now.toISOString(),
-      `alert-${id}`,
-    );
-    await d.audit.appendInTx(tx, [
-      {
-        kind: 'watchtower.alert',
-        actor: 'watchtower',
-        subject: `wallet:${a.wallet}`,
-        body: { alert: id, code: a.code, ...details },
-      },
-    ]);
-    return id;
-  });
+    ),
+  );
   d.metrics.watchtowerAlert(a.chain, a.code);
   return id;
 }
