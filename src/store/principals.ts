@@ -59,14 +59,7 @@ export class PrincipalStore {
   async add(p: Principal, actor: string, tx?: Queryable): Promise<void> {
     new PrincipalSet([p]);
     const run = async (q: Queryable) => {
-      await q.query(PRINCIPAL_SQL.insertPrincipal, [
-        p.id,
-        p.kind,
-        JSON.stringify(p.roles),
-        JSON.stringify(p.groups),
-        p.status,
-        this.now(),
-      ]);
+      await q.query(PRINCIPAL_SQL.insertPrincipal, principalRowParams(p, this.now()));
       await q.query(PRINCIPAL_SQL.history, [
         p.id,
         'principal.added',
@@ -256,14 +249,7 @@ export class PrincipalStore {
         JSON.stringify([cur.kind, cur.roles, cur.groups, cur.status]) !==
         JSON.stringify([p.kind, p.roles, p.groups, p.status])
       ) {
-        await tx.query(PRINCIPAL_SQL.updatePrincipal, [
-          p.id,
-          p.kind,
-          JSON.stringify(p.roles),
-          JSON.stringify(p.groups),
-          p.status,
-          this.now(),
-        ]);
+        await tx.query(PRINCIPAL_SQL.updatePrincipal, principalRowParams(p, this.now()));
         await tx.query(PRINCIPAL_SQL.history, [
           p.id,
           'principal.updated',
@@ -304,4 +290,9 @@ export class PrincipalStore {
       }
     }
   }
+}
+
+/** Bound parameters of a principal row, in the column order of insertPrincipal / updatePrincipal. */
+function principalRowParams(p: Principal, now: string): unknown[] {
+  return [p.id, p.kind, JSON.stringify(p.roles), JSON.stringify(p.groups), p.status, now];
 }
