@@ -4,6 +4,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { HDKey } from '@scure/bip32';
 import { CustosError } from '../core/errors/base.ts';
 import type { EcdsaSignature, Secp256k1Signer } from './backend.ts';
+import { signDigestLowS } from './ecdsa.ts';
 import {
   DEFAULT_SCRYPT,
   decryptKeystore,
@@ -22,8 +23,10 @@ import { bip86SchnorrSign } from './schnorr.ts';
  * buffer, signs, and overwrites it (and the HD key's private data) in `finally`. Child keys derived
  * at a BIP 32 path are kept sealed the same way, so a path is derived once, not per signature.
  *
- * Limit: JavaScript bigint arithmetic inside the curve library copies the scalar into immutable
- * bigints that cannot be wiped; a hardware backend (PKCS#11) is the answer when that matters.
+ * Limit: ECDSA signing runs in libsecp256k1 (WASM), which zeroes its copy of the key, but BIP 32
+ * derivation, public keys and Schnorr signing use JavaScript bigint arithmetic that copies the
+ * scalar into immutable bigints that cannot be wiped; a hardware backend (PKCS#11) is the answer
+ * when that matters.
  *
  * Holds either a raw secp256k1 key (keyType 'secp256k1'; no derivation) or a BIP 32 seed
  * ('bip32-seed'; signs at a derivation path, e.g. "m/48'/0'/0'/2'/0/5").
@@ -153,14 +156,9 @@ export async function openFileSigner(options: FileSignerOptions): Promise<Secp25
     },
     async signDigest(digest, path): Promise<EcdsaSignature> {
       if (digest.length !== 32) throw new CustosError('BAD_DIGEST', 'digest must be 32 bytes');
-      return withKey(path, (priv) => {
-        // prehash: false — the digest is the message hash; lowS: true (BIP 62 / EIP-2); RFC 6979.
-        const sig = secp256k1.Signature.fromBytes(
-          secp256k1.sign(digest, priv, { prehash: false, lowS: true, format: 'recovered' }),
-          'recovered',
-        );
-        return { r: sig.r, s: sig.s, recovery: sig.recovery as 0 | 1 };
-      });
+      // No prehash, RFC 6979, low-S, recovery id (libsecp256k1; rules in ecdsa.ts). `priv` is
+      // wiped by withKey after the call; the WASM wrapper zeroes its own copy.
+      return withKey(path, (priv) => signDigestLowS(digest, priv));
     },
     async schnorrSign(message, path, tweak) {
       return withKey(path, (priv) => bip86SchnorrSign(priv, message, tweak));

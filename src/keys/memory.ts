@@ -2,6 +2,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { HDKey } from '@scure/bip32';
 import { CustosError } from '../core/errors/base.ts';
 import type { EcdsaSignature, Secp256k1Signer } from './backend.ts';
+import { signDigestLowS } from './ecdsa.ts';
 
 /**
  * In-memory signer — a TEST DOUBLE / development backend, not for production keys: the secret
@@ -43,12 +44,8 @@ export function memorySigner(keyId: string, key: Uint8Array | HDKey): Secp256k1S
     },
     async signDigest(digest, path): Promise<EcdsaSignature> {
       if (digest.length !== 32) throw new CustosError('BAD_DIGEST', 'digest must be 32 bytes');
-      // prehash: false — the digest is already the message hash; lowS: true (BIP 62 / EIP-2).
-      const sig = secp256k1.Signature.fromBytes(
-        secp256k1.sign(digest, priv(path), { prehash: false, lowS: true, format: 'recovered' }),
-        'recovered',
-      );
-      return { r: sig.r, s: sig.s, recovery: sig.recovery as 0 | 1 };
+      // No prehash, RFC 6979, low-S, recovery id (libsecp256k1; rules in ecdsa.ts).
+      return signDigestLowS(digest, priv(path));
     },
     async xpub(path) {
       if (!hd) return undefined as unknown as string;
