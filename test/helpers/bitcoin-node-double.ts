@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, startRpcServer } from '../../src/bitcoin/rpc-server.ts';
 
 /**
  * TEST DOUBLE — not a Bitcoin node. No bitcoind or electrs can run in this environment, so the
@@ -46,12 +46,6 @@ export const NODE_DOUBLE_AUTH = { username: USER, password: PASS };
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
-}
-
-async function body(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export async function startNodeDouble(initial: Partial<NodeDoubleState> = {}): Promise<NodeDouble> {
@@ -139,38 +133,20 @@ export async function startNodeDouble(initial: Partial<NodeDoubleState> = {}): P
     }
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = req.url ?? '/';
+  // Esplora routes, and the fault injection that applies before authentication.
+  const intercept = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
     requests.push({ path, method: req.method });
     if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs));
     if (state.fault === 'http500') {
       res.writeHead(500).end('internal error');
-      return;
+      return true;
     }
     if (state.fault === 'stall-body') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"result":');
-      return; // never ends
+      return true; // never ends
     }
-    if (req.method === 'POST' && (path === '/' || path.startsWith('/wallet/'))) {
-      const auth = req.headers.authorization ?? '';
-      if (auth !== `Basic ${Buffer.from(`${USER}:${PASS}`).toString('base64')}`) {
-        res.writeHead(401, { 'www-authenticate': 'Basic realm="jsonrpc"' }).end();
-        return;
-      }
-      const { method, params, id } = JSON.parse(await body(req));
-      if (state.fault === 'garbage') {
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ result: 'not-hex!', error: null, id }));
-        return;
-      }
-      const r = rpc(method, params ?? []);
-      res
-        .writeHead(r.error ? 500 : 200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ result: r.result ?? null, error: r.error ?? null, id }));
-      return;
-    }
+    if (req.method === 'POST' && (path === '/' || path.startsWith('/wallet/'))) return false;
     // Esplora
     const m = (method: string, re: RegExp) => (req.method === method ? re.exec(path) : null);
     const text = (status: number, t: string, type = 'text/plain') =>
@@ -206,7 +182,7 @@ export async function startNodeDouble(initial: Partial<NodeDoubleState> = {}): P
         }));
       text(200, JSON.stringify(list), 'application/json');
     } else if (m('POST', /^\/tx$/)) {
-      const h = (await body(req)).trim();
+      const h = (await readBody(req)).trim();
       if (!/^[0-9a-f]+$/.test(h))
         text(400, 'sendrawtransaction RPC error: {"code":-22,"message":"TX decode failed"}');
       else {
@@ -216,24 +192,13 @@ export async function startNodeDouble(initial: Partial<NodeDoubleState> = {}): P
     } else {
       text(404, 'not found');
     }
+    return true;
   };
 
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch(() => res.writeHead(500).end());
+  const server = await startRpcServer({
+    auth: NODE_DOUBLE_AUTH,
+    intercept,
+    rpc: ({ method, params }) => (state.fault === 'garbage' ? { result: 'not-hex!' } : rpc(method, params)),
   });
-  // Keep idle keep-alive sockets open longer than any test step (Node's default 5 s races with
-  // the client reusing a socket the server is closing: ECONNRESET on a slow, loaded machine).
-  server.keepAliveTimeout = 120_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    state,
-    requests,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return { url: server.url, state, requests, close: server.close };
 }
