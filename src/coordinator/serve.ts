@@ -11,6 +11,7 @@ import { AuditLog } from '../store/audit.ts';
 import type { Db } from '../store/db.ts';
 import { GovernanceService } from '../store/governance/service.ts';
 import { openDb } from '../store/open.ts';
+import { PrincipalStore } from '../store/principals.ts';
 import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import { WebhookOutbox } from '../webhooks/outbox.ts';
 import { approvalAdapters } from './adapters/approval.ts';
@@ -23,7 +24,8 @@ import { EvmChain } from './chains/evm.ts';
 import { type CoordinatorConfig, configPath, readSecretRef } from './config.ts';
 import { type Coordinator, createCoordinator } from './coordinator.ts';
 import { HttpCosigner } from './cosigner-client.ts';
-import { TrustView } from './trust.ts';
+import { syncPrincipalsFromBundle } from './principal-sync.ts';
+import { type TrustSnapshot, TrustView } from './trust.ts';
 import type { WatchedChain } from './watchtower.ts';
 import type { ChainPort } from './workflow/ports.ts';
 
@@ -121,9 +123,34 @@ export async function startCoordinator(
       now(),
     );
   }
+  // WebAuthn signature counters live in the principals tables, synced from the bundle in force at
+  // start-up and whenever the trust view moves to a new bundle (whoever executed it). Not inside
+  // governance execution: a bundle's execution must not depend on this side table.
+  const principals = new PrincipalStore(db, now);
   const governance = new GovernanceService(db, { genesis, now, audit, ...(webhooks ? { webhooks } : {}) });
   const trust = new TrustView(governance, cfg.api.webauthn ? { webauthn: cfg.api.webauthn } : {});
-  await trust.refresh();
+  let syncedVersion = 0;
+  const refreshTrust = async (): Promise<TrustSnapshot> => {
+    const snap = await trust.refresh();
+    if (!snap.bundle || snap.bundle.version === syncedVersion) return snap;
+    // Until the sync commits, a new credential has no counter row and a non-zero counter from it
+    // is refused as a replay (fail closed); who may sign always follows the bundle in `snap`. A
+    // failed sync (e.g. a forged row holding a bundle credential's key) is logged and retried.
+    try {
+      const r = await syncPrincipalsFromBundle({ db, governance, principals, audit });
+      if (r) {
+        syncedVersion = r.version;
+        if (r.changes > 0) logger.info({ bundle: r.version, changes: r.changes }, 'principals synced');
+      }
+    } catch (err) {
+      logger.error(
+        { err },
+        'principals sync from the trust bundle failed: counters of new credentials refuse',
+      );
+    }
+    return snap;
+  };
+  await refreshTrust();
   if (!trust.current.bundle)
     logger.warn('no trust bundle yet: every intent will be refused until one is executed');
 
@@ -211,7 +238,7 @@ export async function startCoordinator(
       chains.set(id, tamperingChain(port, fi.rewriteDestination.reference, fi.rewriteDestination.to));
   }
   const { verifier, approvals } = approvalAdapters(() => trust.current.principals);
-  const gov = governanceAdapter(governance, () => trust.refresh());
+  const gov = governanceAdapter(governance, refreshTrust);
   const readTokens = new Map(
     cfg.api.readTokens.map((t, i) => [
       readSecretRef(cfg, t.token, `api.readTokens.${i}.token`, env),
@@ -225,6 +252,8 @@ export async function startCoordinator(
     auditReader: auditReader(db, audit, () => trust.current.bundle?.config.checkpointKeys ?? []),
     verifier,
     approvals,
+    // Counters only: which credentials may sign is decided by `verifier`/`approvals` from the bundle.
+    counters: principals,
     policy: policyAdapter({
       db,
       policy: () => trust.policy(),
@@ -233,6 +262,7 @@ export async function startCoordinator(
       screeningRequired: () => (trust.current.bundle?.config.screening.length ?? 0) > 0,
     }),
     wallets: () => trust.routes(cfg.routing, cosignerIds),
+    walletRoute: (id) => trust.route(id, cfg.routing, cosignerIds),
     cosigners,
     chains,
     directory: {
@@ -254,6 +284,7 @@ export async function startCoordinator(
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
     worker: cfg.worker,
+    polling: { confirmPollMs: cfg.worker.confirmPollMs },
     watch: {
       chains: watched,
       bitcoin: watchedBitcoin,
@@ -287,7 +318,7 @@ export async function startCoordinator(
   const timer = setInterval(() => {
     void gov
       .executeDue()
-      .then(() => trust.refresh())
+      .then(refreshTrust)
       .catch((err) => logger.error({ err }, 'trust refresh failed'));
   }, cfg.trustRefreshMs);
   timer.unref();

@@ -232,17 +232,34 @@ export class PrincipalStore {
 
   /**
    * Brings the tables in line with an executed trust bundle, inside the caller's transaction:
-   * new principals and credentials are inserted, changed roles/groups/status updated, revoked
-   * credentials revoked. Nothing is deleted; a principal absent from the bundle is revoked.
+   * new principals and credentials are inserted, changed roles/groups/status updated, credentials
+   * revoked in the bundle (or dropped from it) revoked. Nothing is deleted and nothing is ever
+   * re-activated; a principal absent from the bundle is revoked. Stored counters are never
+   * touched (a bundle carries the counter seen at registration, older than the stored one), so
+   * re-applying the same bundle (a restart) changes nothing. Returns how many rows changed.
    */
-  async syncFromBundle(tx: Queryable, principals: Principal[], actor: string): Promise<void> {
+  async syncFromBundle(tx: Queryable, principals: Principal[], actor: string): Promise<number> {
     const existing = new Map((await this.list(tx)).map((p) => [p.id, p]));
     const seen = new Set<string>();
+    let changes = 0;
+    const revokeCredential = async (principalId: string, c: Credential, at: string, why: string) => {
+      await tx.query(PRINCIPAL_SQL.revokeCredential, [c.id, at, null]);
+      await tx.query(PRINCIPAL_SQL.history, [
+        principalId,
+        'credential.revoked',
+        c.id,
+        this.now(),
+        actor,
+        JSON.stringify({ via: 'bundle', reason: why }),
+      ]);
+      changes++;
+    };
     for (const p of principals) {
       seen.add(p.id);
       const cur = existing.get(p.id);
       if (!cur) {
         await this.add(p, actor, tx);
+        changes += 1 + p.credentials.length;
         continue;
       }
       if (
@@ -258,26 +275,28 @@ export class PrincipalStore {
           actor,
           JSON.stringify({ roles: p.roles, groups: p.groups, status: p.status }),
         ]);
+        changes++;
       }
       const curCreds = new Map(cur.credentials.map((c) => [c.id, c]));
       for (const c of p.credentials) {
         const had = curCreds.get(c.id);
-        if (!had) await this.insertCredential(tx, p.id, c, actor);
-        else if (had.status === 'active' && c.status === 'revoked') {
-          await tx.query(PRINCIPAL_SQL.revokeCredential, [c.id, c.revokedAt ?? this.now(), null]);
-          await tx.query(PRINCIPAL_SQL.history, [
-            p.id,
-            'credential.revoked',
-            c.id,
-            this.now(),
-            actor,
-            JSON.stringify({ via: 'bundle' }),
-          ]);
+        if (!had) {
+          await this.insertCredential(tx, p.id, c, actor);
+          changes++;
+        } else if (had.status === 'active' && c.status === 'revoked') {
+          await revokeCredential(p.id, c, c.revokedAt ?? this.now(), 'revoked');
         }
+      }
+      // A credential the bundle no longer lists can no longer sign: its row must not stay active.
+      const listed = new Set(p.credentials.map((c) => c.id));
+      for (const c of cur.credentials) {
+        if (c.status === 'active' && !listed.has(c.id))
+          await revokeCredential(p.id, c, this.now(), 'dropped');
       }
     }
     for (const [id, p] of existing) {
-      if (!seen.has(id) && p.status === 'active') {
+      if (seen.has(id)) continue;
+      if (p.status === 'active') {
         await tx.query(PRINCIPAL_SQL.revokePrincipal, [id, this.now()]);
         await tx.query(PRINCIPAL_SQL.history, [
           id,
@@ -287,8 +306,13 @@ export class PrincipalStore {
           actor,
           JSON.stringify({ via: 'bundle' }),
         ]);
+        changes++;
+      }
+      for (const c of p.credentials) {
+        if (c.status === 'active') await revokeCredential(id, c, this.now(), 'principal dropped');
       }
     }
+    return changes;
   }
 }
 
