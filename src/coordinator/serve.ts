@@ -262,7 +262,6 @@ export async function startCoordinator(
       screeningRequired: () => (trust.current.bundle?.config.screening.length ?? 0) > 0,
     }),
     wallets: () => trust.routes(cfg.routing, cosignerIds),
-    walletRoute: (id) => trust.route(id, cfg.routing, cosignerIds),
     cosigners,
     chains,
     directory: {
@@ -284,7 +283,6 @@ export async function startCoordinator(
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
     worker: cfg.worker,
-    polling: { confirmPollMs: cfg.worker.confirmPollMs },
     watch: {
       chains: watched,
       bitcoin: watchedBitcoin,
