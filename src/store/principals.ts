@@ -233,8 +233,8 @@ export class PrincipalStore {
   /**
    * Brings the tables in line with an executed trust bundle, inside the caller's transaction:
    * new principals and credentials are inserted, changed roles/groups/status updated, credentials
-   * revoked in the bundle (or dropped from it) revoked. Nothing is deleted and nothing is ever
-   * re-activated; a principal absent from the bundle is revoked. Stored counters are never
+   * revoked in the bundle (or dropped from it) revoked. Nothing is deleted, a revoked credential is
+   * never re-activated, and a principal absent from the bundle is revoked (with its credentials). Stored counters are never
    * touched (a bundle carries the counter seen at registration, older than the stored one), so
    * re-applying the same bundle (a restart) changes nothing. Returns how many rows changed.
    */
