@@ -1,15 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { HDKey } from '@scure/bip32';
-import { Block } from 'bitcoinjs-lib';
-import { parseBlock } from '../../src/core/chains/bitcoin/block/parse.ts';
-import { scanBlock, WatchIndex } from '../../src/core/chains/bitcoin/block/watch.ts';
 import { buildPsbt } from '../../src/core/chains/bitcoin/build.ts';
 import { signPsbtInputs } from '../../src/core/chains/bitcoin/sign.ts';
 import { verifyPsbt } from '../../src/core/chains/bitcoin/verify.ts';
 import type { Secp256k1Signer } from '../../src/keys/backend.ts';
 import { memorySigner } from '../../src/keys/memory.ts';
-import { fund, intent, roots, VECTORS, wallet } from '../../test/bitcoin/fixtures.ts';
+import { fund, intent, roots, wallet } from '../../test/bitcoin/fixtures.ts';
+import { benchBlockScan } from '../bitcoin-block.ts';
 import { type BenchSuite, measure, measureSync, type SuiteResult } from '../report.ts';
 
 /**
@@ -19,7 +16,8 @@ import { type BenchSuite, measure, measureSync, type SuiteResult } from '../repo
  *    through the memorySigner backend); target ≥ 500/s;
  *  - decode the 2,500-tx mainnet block 702861 and match it against 100,000 watched scripts
  *    (plus custody UTXOs), side by side with bitcoinjs-lib's Block.fromBuffer of the same block
- *    alone; targets ≤ 50 ms and ≥ 2× faster.
+ *    alone; targets ≤ 50 ms and ≥ 2× faster (bench/bitcoin-block.ts; also the watchtower's full
+ *    per-block path with every txid and the merkle root).
  */
 /** BENCH DOUBLE: an in-memory BIP 32 signer that memoizes derived nodes per path. */
 function cachingSigner(root: HDKey): Secp256k1Signer {
@@ -90,68 +88,8 @@ const suite: BenchSuite = {
     const digest = new Uint8Array(32).fill(1);
     const oneSig = await measure(() => signer.signDigest(digest, "m/48'/1'/0'/1'/0/5"), { ms, warmup: 5 });
 
-    const raw = new Uint8Array(
-      readFileSync(
-        `${VECTORS}blocks/mainnet_block_000000000000000000000c835b2adcaedc20fdf6ee440009c249452c726dafae.raw`,
-      ),
-    );
-    // 100,000 watched scripts: 99,900 random P2WSH programs plus 100 scripts the block really pays,
-    // and 100 of the block's real prevouts as custody UTXOs, so the match path is exercised.
-    const first = parseBlock(raw);
-    const entries = [];
-    let seed = 1;
-    const rnd = () => {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      return seed & 0xff;
-    };
-    for (let i = 0; i < 99_900; i++)
-      entries.push({
-        wallet: `w${i % 7}`,
-        script: Uint8Array.from([0x00, 0x20, ...Array.from({ length: 32 }, rnd)]),
-      });
-    for (let o = 0; o < 100; o++) {
-      const k = o * 50;
-      const off = first.outScript[k]!;
-      entries.push({ wallet: 'real', script: raw.slice(off, off + first.outScriptLen[k]!) });
-    }
-    const { inputOutpoint } = await import('../../src/core/chains/bitcoin/block/parse.ts');
-    const utxoList = Array.from({ length: 100 }, (_, i) => ({
-      ...inputOutpoint(first, 2600 + i * 30),
-      wallet: 'real',
-      value: 1,
-    }));
-    const index = new WatchIndex(entries, utxoList);
-    // Ours and the peer alternate, round by round, so both see the same machine load (the bench
-    // box is shared); medians are compared.
-    let matched = 0;
-    const runOurs = () => {
-      const s = scanBlock(parseBlock(raw), index);
-      matched = s.outflows.length + s.created.length;
-      for (const u of utxoList) index.addUtxo(u); // the scan consumed them; restore for the next round
-    };
-    const runPeer = () => Block.fromBuffer(raw);
-    for (let i = 0; i < 5; i++) {
-      runOurs();
-      runPeer();
-    }
-    const oursT: number[] = [];
-    const peerT: number[] = [];
-    const rounds = ctx.quick ? 15 : 60;
-    for (let i = 0; i < rounds; i++) {
-      let t0 = performance.now();
-      runOurs();
-      oursT.push(performance.now() - t0);
-      t0 = performance.now();
-      runPeer();
-      peerT.push(performance.now() - t0);
-    }
-    const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    const p99 = (xs: number[]) =>
-      xs.slice().sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
-    const oursMs = median(oursT);
-    const peerMs = median(peerT);
-    const ours = { opsPerSec: 1000 / oursMs, p50Us: oursMs * 1000, p99Us: p99(oursT) * 1000 };
-    const peer = { opsPerSec: 1000 / peerMs, p50Us: peerMs * 1000, p99Us: p99(peerT) * 1000 };
+    // Watchtower block scan vs bitcoinjs-lib (bench/bitcoin-block.ts).
+    const block = await benchBlockScan(ctx);
     return {
       suite: 'bitcoin',
       measurements: [
@@ -183,24 +121,9 @@ const suite: BenchSuite = {
           p50Us: verifyOnly.p50Us,
           p99Us: verifyOnly.p99Us,
         },
-        {
-          name: 'block 702861 decode + match 100k scripts',
-          opsPerSec: ours.opsPerSec,
-          p50Us: ours.p50Us,
-          p99Us: ours.p99Us,
-          extra: { msPerBlock: Number(oursMs.toFixed(2)), txs: first.txCount, matches: matched },
-          target: '≤ 50 ms',
-          met: oursMs <= 50,
-        },
-        {
-          name: 'bitcoinjs-lib Block.fromBuffer (same block, parse only)',
-          opsPerSec: peer.opsPerSec,
-          p50Us: peer.p50Us,
-          p99Us: peer.p99Us,
-          extra: { msPerBlock: Number(peerMs.toFixed(2)) },
-        },
+        ...block.measurements,
       ],
-      ratios: { 'block decode+match vs bitcoinjs-lib parse (speed-up, target ≥ 2)': peerMs / oursMs },
+      ratios: { ...block.ratios },
       notes: [
         'signing goes through memorySigner (derived child keys cached per path): 10 noble secp256k1 ECDSA signatures per PSBT bound the rate',
       ],

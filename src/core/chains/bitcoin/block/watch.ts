@@ -1,5 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { blockTxid, inputOutpoint, outputValue, type ParsedBlock, toHex } from './parse.ts';
+import { inputOutpoint, outputValue, type ParsedBlock, toHex, toHexReversed } from './parse.ts';
+import { blockTxid } from './txid.ts';
 
 /**
  * What the watchtower watches (invariant I7): every custody output script, every known custody
@@ -23,20 +24,35 @@ export interface WatchedUtxo {
   value: number;
 }
 
-/** Cheap 32-bit pre-filter key of a byte range: only hits are compared in full. */
+/**
+ * Pre-filter keys: 30-bit numbers (small integers in V8, so a Set lookup allocates nothing) read
+ * straight from the block's bytes; only a hit builds the hex key of the exact map. The exact maps
+ * decide; a pre-filter collision costs one string, never a wrong match.
+ */
 function fp(b: Uint8Array, off: number, len: number): number {
   if (len < 6) return len;
   const o = off + 2;
-  return ((b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) ^ (len << 23)) >>> 0;
+  return ((b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) ^ (len << 23)) & 0x3fffffff;
 }
 
 function outpointFp(b: Uint8Array, off: number): number {
-  return ((b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) ^ b[off + 32]!) >>> 0;
+  return (
+    ((b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) ^ b[off + 32]!) & 0x3fffffff
+  );
+}
+
+function u30(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) & 0x3fffffff;
+}
+
+function u32(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 }
 
 export class WatchIndex {
   private readonly scriptFp = new Set<number>();
   private readonly scripts = new Map<string, string>();
+  private readonly witnessFp = new Set<number>();
   private readonly witness = new Map<string, string>();
   private readonly pubkeyFp = new Set<number>();
   private readonly pubkeys = new Map<string, string>();
@@ -55,26 +71,27 @@ export class WatchIndex {
   addScript(e: WatchEntry): void {
     this.scriptFp.add(fp(e.script, 0, e.script.length));
     this.scripts.set(toHex(e.script), e.wallet);
-    if (e.witnessScript) this.witness.set(toHex(sha256(e.witnessScript)), e.wallet);
+    if (e.witnessScript) {
+      this.witnessFp.add(fp(e.witnessScript, 0, e.witnessScript.length));
+      this.witness.set(toHex(sha256(e.witnessScript)), e.wallet);
+    }
     if (e.pubkey) {
-      this.pubkeyFp.add(u32(e.pubkey, 1));
+      this.pubkeyFp.add(u30(e.pubkey, 1));
       this.pubkeys.set(toHex(e.pubkey), e.wallet);
     }
   }
 
-  pubkeyWallet(pubkey: Uint8Array): string | undefined {
-    if (!this.pubkeyFp.has(u32(pubkey, 1))) return undefined;
-    return this.pubkeys.get(toHex(pubkey));
+  /** Wallet of the 33-byte public key at b[off..off+33]. */
+  pubkeyWallet(b: Uint8Array, off = 0): string | undefined {
+    if (!this.pubkeyFp.has(u30(b, off + 1))) return undefined;
+    return this.pubkeys.get(toHex(b, off, off + 33));
   }
 
   addUtxo(u: WatchedUtxo): void {
-    const txidBytes = new Uint8Array(32);
+    const txidBytes = new Uint8Array(33);
     for (let i = 0; i < 32; i++) txidBytes[i] = Number.parseInt(u.txid.slice(62 - i * 2, 64 - i * 2), 16);
-    this.utxoFp.add(
-      ((txidBytes[0]! | (txidBytes[1]! << 8) | (txidBytes[2]! << 16) | (txidBytes[3]! << 24)) ^
-        (u.vout & 0xff)) >>>
-        0,
-    );
+    txidBytes[32] = u.vout & 0xff;
+    this.utxoFp.add(outpointFp(txidBytes, 0));
     this.utxos.set(`${u.txid}:${u.vout}`, u);
   }
 
@@ -87,62 +104,30 @@ export class WatchIndex {
     return this.scripts.get(toHex(b, off, off + len));
   }
 
+  /** The watched UTXO the 36-byte outpoint at b[off..] names (txid internal order, vout LE). */
   utxoAt(b: Uint8Array, off: number): WatchedUtxo | undefined {
     if (!this.utxoFp.has(outpointFp(b, off))) return undefined;
-    const { txid, vout } = { txid: revHex(b, off), vout: u32(b, off + 32) };
-    return this.utxos.get(`${txid}:${vout}`);
+    return this.utxos.get(`${toHexReversed(b, off, off + 32)}:${u32(b, off + 32)}`);
   }
 
-  witnessWallet(witnessScript: Uint8Array): string | undefined {
-    if (this.witness.size === 0) return undefined;
-    return this.witness.get(toHex(sha256(witnessScript)));
+  /** Wallet of the multisig witness script at b[off..off+len] (matched by its SHA-256). */
+  witnessWallet(b: Uint8Array, off: number, len: number): string | undefined {
+    if (!this.witnessFp.has(fp(b, off, len))) return undefined;
+    return this.witness.get(toHex(sha256(b.subarray(off, off + len))));
   }
-}
-
-function u32(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-}
-function revHex(b: Uint8Array, off: number): string {
-  let s = '';
-  for (let i = off + 31; i >= off; i--) s += (b[i]! < 16 ? '0' : '') + b[i]!.toString(16);
-  return s;
-}
-
-/** Item count and last item of input `i`'s witness stack, or undefined without witness. */
-function lastWitnessItem(blk: ParsedBlock, i: number): { items: number; last: Uint8Array } | undefined {
-  let p = blk.inWitness[i]!;
-  if (p === 0) return undefined;
-  const b = blk.bytes;
-  const rd = (): number => {
-    const f = b[p]!;
-    if (f < 0xfd) {
-      p += 1;
-      return f;
-    }
-    const v = b[p + 1]! | (b[p + 2]! << 8);
-    p += f === 0xfd ? 3 : 5;
-    return v;
-  };
-  const items = rd();
-  if (items === 0) return undefined;
-  let last = b.subarray(p, p);
-  for (let k = 0; k < items; k++) {
-    const l = rd();
-    if (k === items - 1) last = b.subarray(p, p + l);
-    p += l;
-  }
-  return { items, last };
 }
 
 /** Wallet whose key or script signed input `i`, judged from its witness alone (no UTXO needed). */
 function witnessOwner(blk: ParsedBlock, i: number, index: WatchIndex): string | undefined {
-  const w = lastWitnessItem(blk, i);
-  if (!w) return undefined;
+  const items = blk.inWitItems[i]!;
+  if (items === 0) return undefined;
+  const off = blk.inWitLast[i]!;
+  const len = blk.inWitLastLen[i]!;
   // P2WPKH / P2SH-P2WPKH: [signature, 33-byte public key].
-  if (w.items === 2 && w.last.length === 33) return index.pubkeyWallet(w.last);
+  if (items === 2 && len === 33) return index.pubkeyWallet(blk.bytes, off);
   // P2WSH / P2SH-P2WSH multisig: [<empty>, signatures…, OP_m … OP_n OP_CHECKMULTISIG].
-  if (w.items >= 3 && w.last.length >= 37 && w.last[w.last.length - 1] === 0xae)
-    return index.witnessWallet(w.last);
+  if (items >= 3 && len >= 37 && blk.bytes[off + len - 1] === 0xae)
+    return index.witnessWallet(blk.bytes, off, len);
   return undefined;
 }
 
@@ -178,12 +163,13 @@ export function scanBlock(blk: ParsedBlock, index: WatchIndex): BlockScan {
   const created: BlockScan['created'] = [];
   const b = blk.bytes;
   for (let t = 0; t < blk.txCount; t++) {
-    const spent: OutflowTx['spent'] = [];
+    let spent: OutflowTx['spent'] | undefined;
     const i0 = blk.txFirstInput[t]!;
     const i1 = blk.txFirstInput[t + 1]!;
     for (let i = i0; i < i1; i++) {
       const u = index.utxoAt(b, blk.inPrevout[i]!);
       if (u) {
+        spent ??= [];
         spent.push({
           input: i - i0,
           txid: u.txid,
@@ -195,7 +181,9 @@ export function scanBlock(blk: ParsedBlock, index: WatchIndex): BlockScan {
         continue;
       }
       const wallet = witnessOwner(blk, i, index);
-      if (wallet) spent.push({ input: i - i0, ...inputOutpoint(blk, i), wallet, via: 'witness' });
+      if (!wallet) continue;
+      spent ??= [];
+      spent.push({ input: i - i0, ...inputOutpoint(blk, i), wallet, via: 'witness' });
     }
     const o0 = blk.txFirstOutput[t]!;
     const o1 = blk.txFirstOutput[t + 1]!;
@@ -208,7 +196,7 @@ export function scanBlock(blk: ParsedBlock, index: WatchIndex): BlockScan {
       created.push({ ...u, tx: t, output: o - o0 });
       index.addUtxo(u);
     }
-    if (spent.length === 0) continue;
+    if (!spent) continue;
     for (const s of spent) index.removeUtxo(s.txid, s.vout);
     txid ??= blockTxid(blk, t);
     const outputs: OutflowTx['outputs'] = [];
