@@ -119,9 +119,8 @@ function readMap(r: Reader, scope: string): KeyValue[] {
 }
 
 function hexOf(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
+  // Zero-copy view; native hex (this runs once per PSBT key, for the duplicate-key check).
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 }
 
 function get(map: KeyValue[], type: number): KeyValue | undefined {

@@ -1,4 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
+import { hash } from 'node:crypto';
 import { BitcoinInputError } from '../errors.ts';
 
 /**
@@ -84,6 +84,13 @@ export class ByteReader {
   }
 }
 
+/** Double SHA-256 through node:crypto's one-shot hash (native; ~3× @noble/hashes at tx sizes). */
+function sha256d(b: Uint8Array): Uint8Array {
+  return hash('sha256', hash('sha256', b, 'buffer'), 'buffer');
+}
+
+const compactSize = (n: number) => (n < 0xfd ? 1 : n <= 0xffff ? 3 : 5);
+
 export function parseRawTx(raw: Uint8Array, allowWitness = true): RawTxView {
   const r = new ByteReader(raw);
   const version = r.u32() | 0;
@@ -111,11 +118,16 @@ export function parseRawTx(raw: Uint8Array, allowWitness = true): RawTxView {
   if (segwit) for (let i = 0; i < nIn; i++) for (let k = r.compact(); k > 0; k--) r.bytes(r.compact());
   const locktime = r.u32();
   if (r.left !== 0) r.fail('trailing bytes after the transaction');
-  const h = sha256.create();
-  h.update(raw.subarray(0, 4));
-  h.update(raw.subarray(bodyStart, bodyEnd));
-  h.update(raw.subarray(raw.length - 4));
-  return { version, inputs, outputs, locktime, segwit, txid: reversedHex(sha256(h.digest())) };
+  // txid = SHA256d(version ‖ inputs ‖ outputs ‖ locktime): BIP 144 leaves marker, flag and
+  // witnesses out. Without witness data that is the whole serialization, hashed in place.
+  let body = raw;
+  if (segwit) {
+    body = new Uint8Array(4 + (bodyEnd - bodyStart) + 4);
+    body.set(raw.subarray(0, 4));
+    body.set(raw.subarray(bodyStart, bodyEnd), 4);
+    body.set(raw.subarray(raw.length - 4), body.length - 4);
+  }
+  return { version, inputs, outputs, locktime, segwit, txid: reversedHex(sha256d(body)) };
 }
 
 /** txid of the unsigned transaction described by version, outpoints, sequences, outputs, locktime. */
@@ -125,31 +137,44 @@ export function skeletonTxid(tx: {
   outputs: readonly { amount: bigint; script: Uint8Array }[];
   locktime: number;
 }): string {
-  const a: number[] = [];
-  const u32 = (n: number) => a.push(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24);
+  let size = 4 + compactSize(tx.inputs.length) + 41 * tx.inputs.length + compactSize(tx.outputs.length) + 4;
+  for (const o of tx.outputs) size += 8 + compactSize(o.script.length) + o.script.length;
+  const a = new Uint8Array(size);
+  const dv = new DataView(a.buffer);
+  let off = 0;
+  const u32 = (n: number) => {
+    dv.setUint32(off, n >>> 0, true);
+    off += 4;
+  };
   const compact = (n: number) => {
-    if (n < 0xfd) a.push(n);
-    else if (n <= 0xffff) a.push(0xfd, n & 0xff, n >> 8);
-    else {
-      a.push(0xfe);
+    if (n < 0xfd) a[off++] = n;
+    else if (n <= 0xffff) {
+      a[off++] = 0xfd;
+      dv.setUint16(off, n, true);
+      off += 2;
+    } else {
+      a[off++] = 0xfe;
       u32(n);
     }
   };
   u32(tx.version);
   compact(tx.inputs.length);
   for (const i of tx.inputs) {
-    for (const x of i.prevHash) a.push(x);
+    a.set(i.prevHash, off);
+    off += 32;
     u32(i.vout);
-    a.push(0);
+    a[off++] = 0; // empty scriptSig
     u32(i.sequence);
   }
   compact(tx.outputs.length);
   for (const o of tx.outputs) {
-    u32(Number(o.amount & 0xffffffffn));
-    u32(Number(o.amount >> 32n));
+    dv.setBigUint64(off, BigInt.asUintN(64, o.amount), true);
+    off += 8;
     compact(o.script.length);
-    for (const x of o.script) a.push(x);
+    a.set(o.script, off);
+    off += o.script.length;
   }
   u32(tx.locktime);
-  return reversedHex(sha256(sha256(Uint8Array.from(a))));
+  if (off !== size) throw new RangeError(`skeleton tx: wrote ${off} of ${size} bytes`);
+  return reversedHex(sha256d(a));
 }
