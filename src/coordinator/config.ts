@@ -177,9 +177,11 @@ export const coordinatorConfigSchema = z
         pollMs: z.number().int().min(10).max(60_000).default(250),
         batch: z.number().int().min(1).max(1000).default(16),
         visibilityMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+        /** How often a broadcast transaction is re-checked for confirmation. */
+        confirmPollMs: z.number().int().min(10).max(600_000).default(2000),
       })
       .strict()
-      .default({ enabled: true, pollMs: 250, batch: 16, visibilityMs: 60_000 }),
+      .default({ enabled: true, pollMs: 250, batch: 16, visibilityMs: 60_000, confirmPollMs: 2000 }),
     /**
      * Test-only fault injection for the multi-process tests, applied only to intents whose
      * `reference` matches: pause at a workflow point (to kill the process there), or rewrite the

@@ -40,6 +40,8 @@ export interface CoordinatorOptions {
   policy?: PolicyPort;
   /** Wallet routes; a function when they follow the trust bundle. */
   wallets: WalletRoute[] | (() => WalletRoute[]);
+  /** One wallet's route by id (an index); defaults to a scan of `wallets`. */
+  walletRoute?: (id: string) => WalletRoute | undefined;
   cosigners: CosignerPort[];
   chains?: ReadonlyMap<string, ChainPort>;
   directory?: DirectoryPort;
@@ -90,7 +92,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
   const alerts = new AlertStore(o.db);
   const idempotency = new IdempotencyStore(o.db);
   const routes = typeof o.wallets === 'function' ? o.wallets : () => o.wallets as WalletRoute[];
-  const wallets = { get: (id: string) => routes().find((w) => w.id === id) };
+  const wallets = { get: o.walletRoute ?? ((id: string) => routes().find((w) => w.id === id)) };
   const cosigners = new Map(o.cosigners.map((c) => [c.id, c]));
   const chains = o.chains ?? new Map<string, ChainPort>();
   const metrics = new CoordinatorMetrics(

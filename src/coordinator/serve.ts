@@ -106,7 +106,12 @@ export async function startCoordinator(
       : { dataDir: configPath(cfg, cfg.database.pgliteDir!) },
   );
   const now = () => new Date().toISOString();
-  const audit = new AuditLog(db, { now });
+  const audit = new AuditLog(db, {
+    now,
+    onSealError: (err) => logger.error({ err }, 'audit seal failed (retried)'),
+  });
+  // Staged workflow entries are chained into the log by this sealer (and by any other process's).
+  audit.startSealer();
   const genesis = readGenesis(cfg);
   // Webhooks: the configured endpoints replace the stored set; alerts and governance events are
   // enqueued in their own transactions and delivered by the dispatcher loop below.
@@ -262,6 +267,7 @@ export async function startCoordinator(
       screeningRequired: () => (trust.current.bundle?.config.screening.length ?? 0) > 0,
     }),
     wallets: () => trust.routes(cfg.routing, cosignerIds),
+    walletRoute: (id) => trust.route(id, cfg.routing, cosignerIds),
     cosigners,
     chains,
     directory: {
@@ -283,6 +289,7 @@ export async function startCoordinator(
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
     worker: cfg.worker,
+    polling: { confirmPollMs: cfg.worker.confirmPollMs },
     watch: {
       chains: watched,
       bitcoin: watchedBitcoin,
@@ -332,6 +339,7 @@ export async function startCoordinator(
     async close() {
       clearInterval(timer);
       await coordinator.close();
+      await audit.stopSealer();
       await db.close();
     },
   };

@@ -26,6 +26,7 @@ export interface TrustSnapshot {
 export class TrustView {
   private snap: TrustSnapshot;
   private lastError: string | undefined;
+  private routeIndex: { wallets: WalletRecord[]; byId: Map<string, WalletRoute> } | undefined;
 
   constructor(
     private readonly gov: GovernanceService,
@@ -54,7 +55,13 @@ export class TrustView {
       return this.snap;
     }
     const bundle = chain[chain.length - 1] ?? null;
-    if (bundle && bundle === this.snap.bundle) return this.snap;
+    // Same head (its proposal digest covers the whole document): keep the parsed policy and
+    // principals instead of rebuilding them on every refresh. The chain itself was re-verified.
+    const head = this.snap.bundle;
+    if (bundle && head && bundle.version === head.version && bundle.proposalDigest === head.proposalDigest) {
+      this.snap = { ...this.snap, chain };
+      return this.snap;
+    }
     if (!bundle) {
       this.snap = { bundle: null, chain, principals: new PrincipalSet([]), addressBook: [], wallets: [] };
       return this.snap;
@@ -87,6 +94,15 @@ export class TrustView {
       cosigners: routing[w.id] ?? allCosigners,
       threshold: thresholdOf(w),
     }));
+  }
+
+  /** One wallet's route, from an index rebuilt only when the wallets in force change. */
+  route(id: string, routing: Record<string, string[]>, allCosigners: string[]): WalletRoute | undefined {
+    if (this.routeIndex?.wallets !== this.snap.wallets) {
+      const routes = this.routes(routing, allCosigners);
+      this.routeIndex = { wallets: this.snap.wallets, byId: new Map(routes.map((r) => [r.id, r])) };
+    }
+    return this.routeIndex.byId.get(id);
   }
 }
 

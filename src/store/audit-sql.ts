@@ -11,6 +11,11 @@ export const AUDIT_SQL = {
     WHERE (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) IS NOT DISTINCT FROM $9::text`,
   /** One-round-trip group commit (migration 0002); $1 lock key, $2 expected head hash or NULL. */
   appendFn: 'SELECT custos_audit_append($1::bigint, $2::text, $3, $4, $5, $6, $7, $8, $9, $10) AS ok',
+  /** Staged entries (migration 0003), written in the caller's transaction. */
+  stageMany: `INSERT INTO audit_inbox (kind, actor, subject, body)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
+  stagedBatch: 'SELECT id, kind, actor, subject, body FROM audit_inbox ORDER BY id LIMIT $1',
+  unstage: 'DELETE FROM audit_inbox WHERE id = ANY($1::bigint[])',
   insertCheckpoint:
     'INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5)',
   checkpointAt: 'SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq = $1',

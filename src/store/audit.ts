@@ -23,7 +23,15 @@ export interface AuditLogOptions {
   checkpointEvery?: number;
   /** Most entries written in one group-commit transaction. */
   maxBatch?: number;
+  /** Called when a background seal fails (it is retried on the next round). */
+  onSealError?: (e: unknown) => void;
 }
+
+/** How often the sealer looks for staged entries nobody poked it about (crashed writers, other processes). */
+const SEAL_IDLE_MS = 1000;
+/** How long after the last staged entry the sealer keeps looking every few milliseconds. */
+const SEAL_HOT_MS = 1000;
+const SEAL_HOT_INTERVAL_MS = 3;
 
 interface Waiter {
   entry: ReturnType<typeof prepareEntry>;
@@ -48,6 +56,11 @@ export class AuditLog {
   /** The head after this process's last committed group (undefined = unknown, read it). */
   private cachedHead: { seq: number; hash: string } | null | undefined = undefined;
   private readonly checkpointEvery: number;
+  private sealing: Promise<number> | undefined;
+  private hotUntil = 0;
+  private hotTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly db: Db,
@@ -83,6 +96,110 @@ export class AuditLog {
     return this.appendPrepared(tx, entries.map(prepareEntry));
   }
 
+  /**
+   * Stages entries inside the caller's transaction (the workflow's hot path): they commit or roll
+   * back with the caller's state change, like {@link appendInTx}, but without taking the append
+   * lock, and the sealer chains them shortly after (migration 0003 explains the trade-off).
+   * Readers (`head`, `verify`, `export`) seal first, so they never miss a committed entry.
+   */
+  async stageInTx(tx: Queryable, entries: AuditEntryInput[]): Promise<void> {
+    const prepared = entries.map(prepareEntry);
+    if (prepared.length === 0) return;
+    await tx.query(AUDIT_SQL.stageMany, [
+      prepared.map((e) => e.kind),
+      prepared.map((e) => e.actor),
+      prepared.map((e) => e.subject),
+      prepared.map((e) => e.body),
+    ]);
+    this.sealSoon();
+  }
+
+  /**
+   * Chains every committed staged entry into the log, oldest first, in batches of `maxBatch`.
+   * Concurrent calls share one run; returns how many entries this run sealed.
+   */
+  sealPending(): Promise<number> {
+    if (this.sealing) return this.sealing.then(() => this.sealPending());
+    const run = (async () => {
+      let total = 0;
+      for (;;) {
+        const n = await this.sealBatch();
+        total += n;
+        if (n < this.maxBatch) return total;
+      }
+    })();
+    this.sealing = run.finally(() => {
+      this.sealing = undefined;
+    });
+    return this.sealing;
+  }
+
+  /** Background sealing: at start, every second, and every few ms while entries are being staged. */
+  startSealer(): void {
+    this.closed = false;
+    if (this.idleTimer) return;
+    this.idleTimer = setInterval(() => this.sealInBackground(), SEAL_IDLE_MS);
+    this.idleTimer.unref();
+    this.sealInBackground();
+  }
+
+  /** Stops the background sealer and seals what is left. */
+  async stopSealer(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.idleTimer);
+    clearTimeout(this.hotTimer);
+    this.idleTimer = undefined;
+    this.hotTimer = undefined;
+    await this.sealPending().catch((e) => this.options.onSealError?.(e));
+  }
+
+  private sealSoon(): void {
+    this.hotUntil = Date.now() + SEAL_HOT_MS;
+    if (this.hotTimer || this.closed) return;
+    const tick = () => {
+      this.hotTimer = undefined;
+      void this.sealPending()
+        .catch((e) => this.options.onSealError?.(e))
+        .then((n) => {
+          // The stager's transaction may not have committed yet: keep looking while it is hot.
+          if (!this.closed && (n || Date.now() < this.hotUntil)) {
+            this.hotTimer = setTimeout(tick, n ? 0 : SEAL_HOT_INTERVAL_MS);
+            this.hotTimer.unref();
+          }
+        });
+    };
+    this.hotTimer = setTimeout(tick, 0);
+    this.hotTimer.unref();
+  }
+
+  private sealInBackground(): void {
+    if (this.closed) return;
+    void this.sealPending().catch((e) => this.options.onSealError?.(e));
+  }
+
+  private async sealBatch(): Promise<number> {
+    const recs = await this.db.transaction(async (tx) => {
+      // Lock first: a second sealer then reads the inbox only after the first one's delete committed.
+      await advisoryXactLock(tx, LOCKS.auditAppend);
+      const { rows } = await tx.query<{
+        id: string;
+        kind: string;
+        actor: string;
+        subject: string;
+        body: string;
+      }>(AUDIT_SQL.stagedBatch, [this.maxBatch]);
+      if (rows.length === 0) return [];
+      const out = await this.appendPrepared(tx, rows);
+      await tx.query(AUDIT_SQL.unstage, [rows.map((r) => r.id)]);
+      return out;
+    });
+    if (recs.length > 0) {
+      const last = recs[recs.length - 1]!;
+      this.cachedHead = { seq: last.seq, hash: last.hash };
+    }
+    return recs.length;
+  }
+
   /** Signs a checkpoint of the current head now (no-op if the head already has one). */
   async checkpoint(): Promise<AuditCheckpoint | null> {
     const signer = this.options.signer;
@@ -98,6 +215,7 @@ export class AuditLog {
   }
 
   async head(): Promise<{ seq: number; hash: string } | null> {
+    await this.sealPending();
     return readHead(this.db);
   }
 
@@ -106,6 +224,7 @@ export class AuditLog {
    * are read first, so entries appended during the scan cannot look like a truncation.
    */
   async verify(opts: { trustedKeys: Iterable<string>; pageSize?: number }): Promise<AuditVerifyResult> {
+    await this.sealPending();
     const pageSize = opts.pageSize ?? 10_000;
     const cps = (await this.db.query(AUDIT_SQL.allCheckpoints)).rows.map(checkpointFromRow);
     const v = new AuditVerifier(cps, opts.trustedKeys);
@@ -128,6 +247,7 @@ export class AuditLog {
     opts: { pageSize?: number } = {},
   ): Promise<{ entries: number; checkpoints: number }> {
     const pageSize = opts.pageSize ?? 10_000;
+    await this.sealPending();
     const head = await readHead(this.db);
     const upTo = head?.seq ?? 0;
     const cps = (await this.db.query(AUDIT_SQL.checkpointsUpTo, [upTo])).rows.map(checkpointFromRow);

@@ -33,6 +33,14 @@ const SYSTEM = 'coordinator';
 const DONE: StepOutcome = { kind: 'done' };
 const UNSIGNED = 'unsigned_tx';
 const BROADCAST = 'broadcast';
+/**
+ * Safety net of a build waiting for its wallet's slot: wakeNextBuild normally brings the oldest
+ * waiter forward, but a wake that lands while the waiter is still writing its own snooze is lost,
+ * and then this bounds the delay.
+ */
+const WALLET_BUSY_RECHECK_MS = 5000;
+/** How long a build waits when another build of the same wallet holds the lock right now. */
+const BUILD_CONTENDED_MS = 200;
 
 export interface EngineDeps {
   db: Db;
@@ -228,25 +236,27 @@ export class WorkflowEngine {
     // "slot" is taken here, under a per-wallet advisory lock, in the same transaction that
     // freezes the unsigned transaction and moves the intent to signing; it frees itself when the
     // holder reaches a terminal state.
+    // Woken by wakeNextBuild when the holder is final; the timer is only a safety net.
+    const waitForSlot: StepOutcome = {
+      kind: 'snooze',
+      until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? WALLET_BUSY_RECHECK_MS)),
+    };
+    // Cheap look first, without a connection held on the lock: most waiters stop here.
+    if (await this.walletBusy(this.d.db, rec)) return waitForSlot;
     const outcome = await this.d.db.transaction(async (tx): Promise<StepOutcome | 'built'> => {
-      await tx.query('SELECT pg_advisory_xact_lock(1129534292, hashtext($1))', [`wallet:${rec.wallet}`]);
-      const { rows: busy } = await tx.query<{ id: string }>(
-        `SELECT i.id FROM wf_intents i
-         WHERE i.wallet = $1 AND i.id <> $2
-           AND (i.state IN ('signing', 'broadcast')
-                OR (i.state = 'building' AND EXISTS (
-                      SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx')))
-         LIMIT 1`,
-        [rec.wallet, rec.id],
+      // Never block a pooled connection on another build of this wallet: if one is building right
+      // now it will hold the slot when it commits, so look again shortly.
+      const { rows: lock } = await tx.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_xact_lock(1129534292, hashtext($1)) AS ok',
+        [`wallet:${rec.wallet}`],
       );
-      if (busy.length > 0)
-        // Woken by wakeNextBuild when the holder is final; the timer is only a safety net.
-        return { kind: 'snooze', until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? 30_000)) };
+      if (!lock[0]?.ok) return { kind: 'snooze', until: new Date(now.getTime() + BUILD_CONTENDED_MS) };
+      if (await this.walletBusy(tx, rec)) return waitForSlot;
       let unsigned = existing;
       if (!unsigned) {
         let payload: TxPayload;
         try {
-          payload = await chain!.build(parseIntent(JSON.parse(rec.intentJson)));
+          payload = await chain!.build(parseIntent(JSON.parse(rec.intentJson)), tx);
         } catch (e) {
           return { kind: 'retry', code: 'BUILD_FAILED', message: e instanceof Error ? e.message : String(e) };
         }
@@ -275,6 +285,20 @@ export class WorkflowEngine {
       return r.ok ? 'built' : DONE;
     });
     return outcome === 'built' ? DONE : outcome;
+  }
+
+  /** Whether another intent of this wallet holds its slot (built, signing or broadcast). */
+  private async walletBusy(q: Queryable, rec: IntentRecord): Promise<boolean> {
+    const { rows } = await q.query<{ id: string }>(
+      `SELECT i.id FROM wf_intents i
+       WHERE i.wallet = $1 AND i.id <> $2
+         AND (i.state IN ('signing', 'broadcast')
+              OR (i.state = 'building' AND EXISTS (
+                    SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx')))
+       LIMIT 1`,
+      [rec.wallet, rec.id],
+    );
+    return rows.length > 0;
   }
 
   /** The exact request every co-signer gets for this intent (same bytes on every retry). */

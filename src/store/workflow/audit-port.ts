@@ -14,4 +14,9 @@ export interface AuditEntryInput {
 
 export interface AuditAppender {
   appendInTx(tx: Queryable, entries: AuditEntryInput[]): Promise<unknown>;
+  /**
+   * Same atomicity without the append lock: the entries are chained into the log shortly after
+   * commit by the log's sealer. The workflow's transitions use it when the log offers it.
+   */
+  stageInTx?(tx: Queryable, entries: AuditEntryInput[]): Promise<unknown>;
 }

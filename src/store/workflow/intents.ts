@@ -7,7 +7,7 @@ import {
   type TransitionCode,
 } from '../../core/workflow/states.ts';
 import type { Db, Queryable } from '../db.ts';
-import type { AuditAppender } from './audit-port.ts';
+import type { AuditAppender, AuditEntryInput } from './audit-port.ts';
 import { type EnqueueInput, enqueueInTx } from './queue.ts';
 
 /** A persisted intent as the workflow sees it. */
@@ -116,6 +116,11 @@ export class IntentStore {
    * Records a new intent in `requested` (with its first history row and audit entry). Returns
    * `DUPLICATE_INTENT` when the id or digest exists: one intent can never become two withdrawals.
    */
+  /** Staged when the log can (no append lock held through the commit), else appended. */
+  private appendAudit(tx: Queryable, entries: AuditEntryInput[]): Promise<unknown> {
+    return this.audit.stageInTx ? this.audit.stageInTx(tx, entries) : this.audit.appendInTx(tx, entries);
+  }
+
   async create(
     input: NewIntent,
     now: Date,
@@ -150,9 +155,9 @@ export class IntentStore {
         digest: input.digest,
       });
       for (const job of extra?.enqueue ?? []) await enqueueInTx(tx, job, now);
-      // Last before COMMIT: the audit append holds the log's append lock until the transaction
-      // ends, so everything else is done first to keep that serialized section short.
-      await this.audit.appendInTx(tx, [
+      // Last before COMMIT: when the log cannot stage, the append holds its lock until the
+      // transaction ends, so everything else is done first to keep that section short.
+      await this.appendAudit(tx, [
         {
           kind: 'intent.requested',
           actor: input.requestedBy,
@@ -225,8 +230,8 @@ export class IntentStore {
     const details = { ...(input.details ?? {}), ...(input.failure ? { failure: input.failure } : {}) };
     await insertHistory(tx, id, version, current.state, to, input.event, input.actor, now, details);
     for (const job of input.enqueue ?? []) await enqueueInTx(tx, job, now);
-    // Last: the audit append holds the log's append lock until COMMIT (see create).
-    await this.audit.appendInTx(tx, [
+    // Last (see create).
+    await this.appendAudit(tx, [
       {
         kind: `intent.${to}`,
         actor: input.actor,
