@@ -252,7 +252,7 @@ const suite: BenchSuite = {
           met: perCpuSecond >= 2000,
         },
         {
-          name: 'ECDSA signDigest alone (memory signer, noble secp256k1)',
+          name: 'ECDSA signDigest alone (memory signer, libsecp256k1 via tiny-secp256k1)',
           ...signOnly,
           extra: { opsPerCpuSecond: Math.round(signPerCpuSecond) },
         },
