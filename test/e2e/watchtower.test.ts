@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HDKey } from '@scure/bip32';
 import { createPublicClient, createWalletClient, defineChain, type Hex, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -55,7 +56,10 @@ async function leakedOwnerKeys(): Promise<Hex[]> {
     ['cosigner-a', 'cosigner-b'].map(async (id) => {
       const pass = readFileSync(join(dir, id, 'passphrase'), 'utf8').trim();
       const k = await decryptKeystore(readKeystoreFile(join(dir, id, 'key.json')), pass);
-      return `0x${Buffer.from(k.secret).toString('hex')}` as Hex;
+      // The keystore holds the co-signer's BIP 32 seed; the Safe owner key is at its EVM path.
+      const evmPath = dep.setup.cosigners.find((c) => c.id === id)!.evmPath;
+      const owner = HDKey.fromMasterSeed(k.secret).derive(evmPath).privateKey!;
+      return `0x${Buffer.from(owner).toString('hex')}` as Hex;
     }),
   );
 }

@@ -61,8 +61,8 @@ export class BitcoinChain implements ChainPort {
    * backends, so concurrent builds (other wallets' slots, other coordinator processes) never get
    * the same index and a change address is never reused.
    */
-  async allocateChangeIndex(wallet: string): Promise<number> {
-    const r = await this.o.db.query<{ idx: number }>(
+  async allocateChangeIndex(wallet: string, tx: Queryable = this.o.db): Promise<number> {
+    const r = await tx.query<{ idx: number }>(
       `INSERT INTO bitcoin_change_index (chain, wallet, next_index) VALUES ($1, $2, 1)
        ON CONFLICT (chain, wallet) DO UPDATE SET next_index = bitcoin_change_index.next_index + 1
        RETURNING next_index - 1 AS idx`,
@@ -71,9 +71,9 @@ export class BitcoinChain implements ChainPort {
     return Number(r.rows[0]!.idx);
   }
 
-  async build(intent: Intent): Promise<TxPayload> {
+  async build(intent: Intent, tx?: Queryable): Promise<TxPayload> {
     const w = this.wallet(intent.wallet);
-    const changeIndex = await this.allocateChangeIndex(intent.wallet);
+    const changeIndex = await this.allocateChangeIndex(intent.wallet, tx);
     if (changeIndex > w.maxIndex)
       throw new CustosError('CHANGE_INDEX_EXHAUSTED', 'the wallet has no unused change index left', {
         details: { wallet: intent.wallet, changeIndex },

@@ -35,6 +35,20 @@ export function demoIntent(s: LocalSetup, over: Partial<Intent> = {}): Intent {
   });
 }
 
+/** A withdrawal from the regtest Bitcoin wallet (btc-1) to its first address-book entry, 0.01 RBTC. */
+export function demoBitcoinIntent(s: LocalSetup, over: Partial<Intent> = {}): Intent {
+  const b = s.bitcoin;
+  if (!b) throw new Error('this deployment has no Bitcoin wallet');
+  return demoIntent(s, {
+    chain: b.chain,
+    asset: b.asset,
+    wallet: b.wallet,
+    destination: b.destinations[0]!.address,
+    amount: '1000000',
+    ...over,
+  });
+}
+
 export function requesterSignature(key: DemoKey, intent: Intent) {
   return {
     principal: key.principal,

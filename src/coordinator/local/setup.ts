@@ -31,6 +31,15 @@ import { generateFileKey } from '../../keys/file.ts';
 import { AuditLog } from '../../store/audit.ts';
 import { GovernanceService } from '../../store/governance/service.ts';
 import { openDb } from '../../store/open.ts';
+import {
+  type BitcoinNodeAccess,
+  coordinatorBitcoinSection,
+  EVM_KEY_PATH,
+  evmPublicKey,
+  type LocalBitcoin,
+  multisigKeyExpression,
+  setupBitcoinWallet,
+} from './bitcoin.ts';
 import { demoPolicy } from './demo-policy.ts';
 
 /**
@@ -54,6 +63,13 @@ export interface LocalSetupOptions {
   scrypt?: { N: number; r: number; p: number };
   /** Extra coordinator config keys (tests: worker timing, fault injection). */
   coordinatorExtra?: Record<string, unknown>;
+  /** How many 2-of-3 Safes to deploy (safe-1 … safe-N, same owners, all in the bundle). Default 1. */
+  safes?: number;
+  /**
+   * The regtest node for the Bitcoin wallet (the local simulator or a real `bitcoind -regtest`
+   * with a funded `faucet` wallet and a watch-only `custody` wallet); none: EVM only.
+   */
+  bitcoin?: BitcoinNodeAccess;
 }
 
 export interface DemoKey {
@@ -71,8 +87,19 @@ export interface LocalSetup {
   anvilRpc: string;
   coordinatorUrl: string;
   coordinatorConfig: string;
-  cosigners: { id: string; url: string; config: string; address: string }[];
+  cosigners: {
+    id: string;
+    url: string;
+    config: string;
+    /** Safe owner address (the key at `evmPath` of the co-signer's BIP 32 seed). */
+    address: string;
+    evmPath: string;
+    /** The co-signer's key expression in the Bitcoin descriptor. */
+    bitcoinKey: string;
+  }[];
+  /** safe-1's address. */
   safe: string;
+  safes: { id: string; address: string }[];
   token: string;
   assets: { native: string; token: string };
   destinations: { label: string; address: string }[];
@@ -82,6 +109,7 @@ export interface LocalSetup {
   approvers: DemoKey[];
   admin: DemoKey;
   relayer: string;
+  bitcoin?: LocalBitcoin;
 }
 
 function secretFile(path: string, value: string): string {
@@ -117,20 +145,26 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
     mkdirSync(cdir, { recursive: true, mode: 0o700 });
     const passphrase = base64urlnopad.encode(randomBytes(24));
     secretFile(join(cdir, 'passphrase'), passphrase);
-    const k = await generateFileKey({
+    // One BIP 32 seed per co-signer: the Safe owner key at EVM_KEY_PATH, the Bitcoin multisig
+    // key at the BIP 48 account path.
+    const seed = new Uint8Array(randomBytes(32));
+    await generateFileKey({
       path: join(cdir, 'key.json'),
       passphrase,
       label: id,
-      keyType: 'secp256k1',
+      keyType: 'bip32-seed',
+      secret: seed,
       ...(o.scrypt ? { scrypt: o.scrypt } : {}),
     });
-    const address = ethAddress(k.publicKey);
     cosigners.push({
       id,
       url: `http://127.0.0.1:${o.cosignerPorts[i]}`,
       config: join(cdir, 'cosigner.yaml'),
-      address,
+      address: ethAddress(bytesToHex(evmPublicKey(seed))),
+      evmPath: EVM_KEY_PATH,
+      bitcoinKey: multisigKeyExpression(seed),
     });
+    seed.fill(0);
   }
 
   // Chain: a 2-of-3 Safe (two co-signer owners + an offline recovery owner) and a test ERC-20.
@@ -153,19 +187,35 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
   await rpc(o.anvilRpc, 'anvil_setBalance', [account.address, `0x${(10n ** 24n).toString(16)}`]);
   const infra = await deploySafeInfrastructure(wallet, client, '1.4.1');
   const recovery = privateKeyToAccount(`0x${bytesToHex(secp256k1.utils.randomSecretKey())}`).address;
-  const safe = await createSafe(wallet, client, infra, {
-    owners: [cosigners[0]!.address as Hex, cosigners[1]!.address as Hex, recovery],
-    threshold: 2,
-  });
-  await rpc(o.anvilRpc, 'anvil_setBalance', [safe.address, `0x${(1000n * 10n ** 18n).toString(16)}`]);
+  const safes: Awaited<ReturnType<typeof createSafe>>[] = [];
+  for (let n = 0; n < (o.safes ?? 1); n++) {
+    const safe = await createSafe(wallet, client, infra, {
+      owners: [cosigners[0]!.address as Hex, cosigners[1]!.address as Hex, recovery],
+      threshold: 2,
+    });
+    await rpc(o.anvilRpc, 'anvil_setBalance', [safe.address, `0x${(1000n * 10n ** 18n).toString(16)}`]);
+    safes.push(safe);
+  }
+  const safe = safes[0]!;
   const token = await deployTestErc20(wallet, client);
-  const h = await wallet.writeContract({
-    address: token,
-    abi: erc20Abi,
-    functionName: 'transfer',
-    args: [safe.address, 10n ** 14n],
-  });
-  await client.waitForTransactionReceipt({ hash: h });
+  for (const s of safes) {
+    const h = await wallet.writeContract({
+      address: token,
+      abi: erc20Abi,
+      functionName: 'transfer',
+      args: [s.address, 10n ** 14n],
+    });
+    await client.waitForTransactionReceipt({ hash: h });
+  }
+
+  // Bitcoin: the 2-of-3 sh(wsh(sortedmulti)) regtest wallet (co-signers + an offline recovery key).
+  const btc = o.bitcoin
+    ? await setupBitcoinWallet(
+        o.bitcoin,
+        cosigners.map((c) => c.bitcoinKey),
+      )
+    : undefined;
+  const bitcoin = btc?.local;
 
   // Trust bundle 1, signed by the genesis admin key.
   const assets = { native: `${chain}/slip44:60`, token: `${chain}/erc20:${token}` };
@@ -195,14 +245,17 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
     ],
   });
   const config: BundleConfig = {
-    policy: demoPolicy(assets),
+    policy: demoPolicy({ ...assets, ...(bitcoin ? { bitcoin: bitcoin.asset } : {}) }),
     principals: [
       principal(admin, 'user', ['admin'], []),
       principal(requester, 'service', ['requester'], []),
       ...approvers.map((a) => principal(a, 'user', ['approver'], ['operations'])),
     ],
-    addressBook: destinations.map((d) => ({
-      chain,
+    addressBook: [
+      ...destinations.map((d) => ({ chain, ...d })),
+      ...(bitcoin?.destinations.map((d) => ({ chain: bitcoin.chain, ...d })) ?? []),
+    ].map((d) => ({
+      chain: d.chain,
       address: d.address,
       label: d.label,
       category: 'exchange',
@@ -210,7 +263,15 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
       addedAt: iso(now - 3 * 86_400_000),
       activeFrom: iso(now - 2 * 86_400_000),
     })),
-    wallets: [{ id: 'safe-1', chain, type: 'safe', config: safe as unknown as Record<string, unknown> }],
+    wallets: [
+      ...safes.map((s, n) => ({
+        id: `safe-${n + 1}`,
+        chain,
+        type: 'safe' as const,
+        config: s as unknown as Record<string, unknown>,
+      })),
+      ...(btc ? [btc.record] : []),
+    ],
     screening: [],
     checkpointKeys: [],
     admin: { quorum: 1, delayFloorMs: 0 },
@@ -276,6 +337,17 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
         evm: {
           [chain]: { rpc: o.anvilRpc, relayerKey: { file: secretFile(join(cdir, 'relayer-key'), relayer) } },
         },
+        ...(bitcoin
+          ? {
+              bitcoin: coordinatorBitcoinSection(
+                bitcoin,
+                secretFile(
+                  join(cdir, 'bitcoin-rpc-credentials'),
+                  `${bitcoin.node.auth.username}:${bitcoin.node.auth.password}`,
+                ),
+              ),
+            }
+          : {}),
       },
       api: {
         rateLimit: { perSecond: 1000, burst: 2000 },
@@ -306,7 +378,12 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
               },
             }
           : { pgliteDir: join(dir, 'db') },
-        key: { backend: 'file', path: join(dir, 'key.json'), passphrase: { file: join(dir, 'passphrase') } },
+        key: {
+          backend: 'file',
+          path: join(dir, 'key.json'),
+          passphrase: { file: join(dir, 'passphrase') },
+          evmPath: c.evmPath,
+        },
         genesis: { file: genesisFile },
         bundle: { url: `${coordinatorUrl}/trust/bundles.json`, refreshSeconds: 1 },
         requestKeys: [{ keyId: requestKey.credentialId, publicKey: requestKey.publicKey }],
@@ -325,6 +402,7 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
     coordinatorConfig,
     cosigners,
     safe: safe.address,
+    safes: safes.map((s, n) => ({ id: `safe-${n + 1}`, address: s.address })),
     token,
     assets,
     destinations,
@@ -334,6 +412,7 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
     approvers,
     admin,
     relayer: account.address,
+    ...(bitcoin ? { bitcoin } : {}),
   };
   secretFile(join(o.dir, 'demo-credentials.json'), JSON.stringify(setup, null, 2));
   return setup;

@@ -1,12 +1,16 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { type RegtestSimulator, startRegtestSimulator } from '../../bitcoin/regtest-sim-rpc.ts';
 import { type AnvilProcess, freePort, startAnvil } from './anvil.ts';
+import type { BitcoinNodeAccess } from './bitcoin.ts';
 import { type Child, spawnCustos, waitHttp } from './processes.ts';
 import { type LocalSetup, type LocalSetupOptions, setupLocal } from './setup.ts';
 
 export interface LocalDeployment {
   setup: LocalSetup;
   anvil: AnvilProcess;
+  /** The in-process regtest simulator (undefined with `bitcoin: false` or a real node). */
+  bitcoinSim?: RegtestSimulator;
   cosigners: Child[];
   coordinator: Child;
   /** Restarts a stopped co-signer / coordinator process with the same configuration. */
@@ -14,6 +18,12 @@ export interface LocalDeployment {
   startCoordinator(): Promise<Child>;
   stop(): Promise<void>;
 }
+
+/**
+ * How long a process may take to answer HTTP: loading the CLI through tsx alone takes ~15 s on a
+ * loaded 2-core machine, and each process opens its own PGlite.
+ */
+const START_TIMEOUT_MS = 180_000;
 
 export interface RunLocalOptions {
   dir: string;
@@ -23,23 +33,45 @@ export interface RunLocalOptions {
   schemaPrefix?: string;
   scrypt?: LocalSetupOptions['scrypt'];
   coordinatorExtra?: Record<string, unknown>;
+  /** 2-of-3 Safes to deploy (safe-1 … safe-N). Default 1. */
+  safes?: number;
+  /**
+   * The Bitcoin wallet's node: default (true) a local regtest simulator in this process
+   * (src/bitcoin/regtest-sim.ts — a simulator of Core's RPC, not a node); a real
+   * `bitcoind -regtest` (wallets `faucet`, funded, and `custody`, watch-only); or false: none.
+   */
+  bitcoin?: boolean | BitcoinNodeAccess;
   env?: NodeJS.ProcessEnv;
   onStep?: (msg: string) => void;
 }
 
 /**
  * `custos up` and the e2e tests: anvil + deployment + two `custos cosigner` processes + one
- * `custos serve` process, each its own OS process with its own log file under `dir`.
+ * `custos serve` process, each its own OS process with its own log file under `dir`; the regtest
+ * simulator (when used) runs inside this process and stops with it.
  */
 export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
   const step = o.onStep ?? (() => undefined);
   if (o.fresh) rmSync(o.dir, { recursive: true, force: true });
   step('starting anvil');
   const anvil = await startAnvil();
+  let bitcoinSim: RegtestSimulator | undefined;
+  const closeChains = async () => {
+    await anvil.stop();
+    await bitcoinSim?.close();
+  };
   const ports = [await freePort(), await freePort(), await freePort()] as const;
   let setup: LocalSetup;
   try {
-    step('deploying a 2-of-3 Safe and a test ERC-20, generating keys, signing trust bundle 1');
+    let bitcoin: BitcoinNodeAccess | undefined;
+    if (o.bitcoin === undefined || o.bitcoin === true) {
+      step('starting the local regtest chain simulator (Bitcoin Core RPC test double, not a node)');
+      bitcoinSim = await startRegtestSimulator();
+      bitcoin = { url: bitcoinSim.url, auth: bitcoinSim.auth };
+    } else if (o.bitcoin) bitcoin = o.bitcoin;
+    step(
+      `deploying ${o.safes && o.safes > 1 ? `${o.safes} 2-of-3 Safes` : 'a 2-of-3 Safe'} and a test ERC-20${bitcoin ? ', a 2-of-3 regtest Bitcoin wallet' : ''}, generating keys, signing trust bundle 1`,
+    );
     setup = await setupLocal({
       dir: o.dir,
       anvilRpc: anvil.rpcUrl,
@@ -50,9 +82,11 @@ export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
       ...(o.schemaPrefix ? { schemaPrefix: o.schemaPrefix } : {}),
       ...(o.scrypt ? { scrypt: o.scrypt } : {}),
       ...(o.coordinatorExtra ? { coordinatorExtra: o.coordinatorExtra } : {}),
+      ...(o.safes ? { safes: o.safes } : {}),
+      ...(bitcoin ? { bitcoin } : {}),
     });
   } catch (e) {
-    await anvil.stop();
+    await closeChains();
     throw e;
   }
   const children: Child[] = [];
@@ -61,7 +95,7 @@ export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
     const child = spawnCustos(c.id, ['cosigner', '--config', c.config], join(o.dir, `${c.id}.log`), o.env);
     children.push(child);
     // The co-signer answers only signed requests: any HTTP answer means it is listening.
-    await waitHttp(`${c.url}/v1/status`, 60_000, child, true);
+    await waitHttp(`${c.url}/v1/status`, START_TIMEOUT_MS, child, true);
     return child;
   };
   const startCoordinator = async (): Promise<Child> => {
@@ -72,19 +106,28 @@ export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
       o.env,
     );
     children.push(child);
-    await waitHttp(`${setup.coordinatorUrl}/livez`, 60_000, child);
+    await waitHttp(`${setup.coordinatorUrl}/livez`, START_TIMEOUT_MS, child);
     return child;
   };
   const stopAll = async () => {
     await Promise.all(children.map((c) => c.stop()));
-    await anvil.stop();
+    await closeChains();
   };
   try {
     step('starting the coordinator');
     const coordinator = await startCoordinator();
     step('starting two co-signers');
     const cosigners = await Promise.all([startCosigner(0), startCosigner(1)]);
-    return { setup, anvil, cosigners, coordinator, startCosigner, startCoordinator, stop: stopAll };
+    return {
+      setup,
+      anvil,
+      ...(bitcoinSim ? { bitcoinSim } : {}),
+      cosigners,
+      coordinator,
+      startCosigner,
+      startCoordinator,
+      stop: stopAll,
+    };
   } catch (e) {
     await stopAll();
     throw e;

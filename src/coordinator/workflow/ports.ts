@@ -54,8 +54,12 @@ export interface ApprovalsPort {
 }
 
 export interface ChainPort {
-  /** Builds the unsigned transaction (nonce/UTXOs chosen here, once: the outbox freezes it). */
-  build(intent: Intent): Promise<TxPayload>;
+  /**
+   * Builds the unsigned transaction (nonce/UTXOs chosen here, once: the outbox freezes it). `tx` is
+   * the engine's open transaction: an adapter that writes to the database (Bitcoin change index)
+   * must use it — PGlite has one connection, so a query on the root handle would wait forever.
+   */
+  build(intent: Intent, tx?: Queryable): Promise<TxPayload>;
   /** Assembles the signed transaction from co-signer signatures. */
   finalize(
     intent: Intent,
