@@ -35,13 +35,15 @@ export function policyAdapter(d: PolicyAdapterDeps): PolicyPort {
     async evaluate(intent: Intent, nowDate: Date): Promise<WorkflowDecision> {
       const now = nowDate.toISOString();
       const principal = d.principals().get(intent.requestedBy);
-      const since = new Date(nowDate.getTime() - LEDGER_HORIZON_MS).toISOString();
+      const policy = d.policy();
+      const horizonMs = ledgerHorizonMs(policy);
+      const since = new Date(nowDate.getTime() - horizonMs).toISOString();
       const [book, ledger, screening] = await Promise.all([
         d.addressBook(intent.chain, now),
-        ledgerSince(d.db, intent.wallet, since),
+        horizonMs > 0 ? ledgerSince(d.db, intent.wallet, since) : Promise.resolve([]),
         d.screening ? d.screening.lookup(intent.chain, intent.destination) : undefined,
       ]);
-      const decision = evaluate(d.policy(), intent, {
+      const decision = evaluate(policy, intent, {
         now,
         requester: { id: intent.requestedBy, roles: principal?.roles ?? [] },
         addressBook: book,
@@ -53,6 +55,17 @@ export function policyAdapter(d: PolicyAdapterDeps): PolicyPort {
       return decision as unknown as WorkflowDecision;
     },
   };
+}
+
+/**
+ * How far back the ledger must go for this policy: its longest rolling window, or the whole
+ * horizon when a rule asks whether a destination is paid for the first time. With neither, no
+ * ledger is read at all, so a busy wallet's evaluation does not read a month of history it
+ * cannot use.
+ */
+export function ledgerHorizonMs(policy: Policy): number {
+  if (policy.compiled.rules.some((r) => r.destination?.firstTime !== undefined)) return LEDGER_HORIZON_MS;
+  return Math.min(LEDGER_HORIZON_MS, Math.max(0, ...policy.compiled.limits.map((l) => l.windowMs ?? 0)));
 }
 
 async function ledgerSince(db: Queryable, wallet: string, since: string): Promise<LedgerEntry[]> {
