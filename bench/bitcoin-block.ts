@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Block } from 'bitcoinjs-lib';
 import { blockMerkleRootMatches } from '../src/core/chains/bitcoin/block/merkle.ts';
-import { inputOutpoint, parseBlock } from '../src/core/chains/bitcoin/block/parse.ts';
-import { scanBlock, WatchIndex } from '../src/core/chains/bitcoin/block/watch.ts';
+import { inputOutpoint, type ParsedBlock, parseBlock } from '../src/core/chains/bitcoin/block/parse.ts';
+import { scanBlock, type WatchEntry, WatchIndex } from '../src/core/chains/bitcoin/block/watch.ts';
 import { VECTORS } from '../test/bitcoin/fixtures.ts';
 import type { BenchContext, Measurement } from './report.ts';
 
@@ -21,14 +21,12 @@ import type { BenchContext, Measurement } from './report.ts';
  */
 const BLOCK = 'mainnet_block_000000000000000000000c835b2adcaedc20fdf6ee440009c249452c726dafae.raw';
 
-export async function benchBlockScan(
-  ctx: BenchContext,
-): Promise<{ measurements: Measurement[]; ratios: Record<string, number> }> {
-  const raw = new Uint8Array(readFileSync(`${VECTORS}blocks/${BLOCK}`));
-  // 100,000 watched scripts: 99,900 random P2WSH programs plus 100 scripts the block really pays,
-  // and 100 of the block's real prevouts as custody UTXOs, so the match path is exercised.
-  const first = parseBlock(raw);
-  const entries = [];
+/**
+ * 100,000 watched scripts: 99,900 random P2WSH programs plus 100 scripts the block really pays
+ * (built in a helper so the 100,000 arrays are garbage before timing starts; only the index lives).
+ */
+function watchedScripts(raw: Uint8Array, blk: ParsedBlock): WatchEntry[] {
+  const entries: WatchEntry[] = [];
   let seed = 1;
   const rnd = () => {
     seed = (seed * 1103515245 + 12345) >>> 0;
@@ -41,15 +39,23 @@ export async function benchBlockScan(
     });
   for (let o = 0; o < 100; o++) {
     const k = o * 50;
-    const off = first.outScript[k]!;
-    entries.push({ wallet: 'real', script: raw.slice(off, off + first.outScriptLen[k]!) });
+    const off = blk.outScript[k]!;
+    entries.push({ wallet: 'real', script: raw.slice(off, off + blk.outScriptLen[k]!) });
   }
+  return entries;
+}
+
+export async function benchBlockScan(
+  ctx: BenchContext,
+): Promise<{ measurements: Measurement[]; ratios: Record<string, number> }> {
+  const raw = new Uint8Array(readFileSync(`${VECTORS}blocks/${BLOCK}`));
+  const first = parseBlock(raw);
   const utxoList = Array.from({ length: 100 }, (_, i) => ({
     ...inputOutpoint(first, 2600 + i * 30),
     wallet: 'real',
     value: 1,
   }));
-  const index = new WatchIndex(entries, utxoList);
+  const index = new WatchIndex(watchedScripts(raw, first), utxoList);
   const restore = () => {
     for (const u of utxoList) index.addUtxo(u); // the scan consumed them
   };
@@ -92,7 +98,8 @@ export async function benchBlockScan(
     xs.slice().sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
   const stat = (name: string) => {
     const p50 = pct(times[name]!, 0.5);
-    return { opsPerSec: 1000 / p50, p50Us: p50 * 1000, p99Us: pct(times[name]!, 0.99) * 1000, p50 };
+    const min = pct(times[name]!, 0);
+    return { opsPerSec: 1000 / p50, p50Us: p50 * 1000, p99Us: pct(times[name]!, 0.99) * 1000, p50, min };
   };
   const scan = stat('scan');
   const full = stat('full');
@@ -104,21 +111,31 @@ export async function benchBlockScan(
       {
         name: 'block 702861 decode + match 100k scripts',
         ...row(scan),
-        extra: { msPerBlock: Number(scan.p50.toFixed(2)), txs: first.txCount, matches: expected, rounds },
+        extra: {
+          msPerBlock: Number(scan.p50.toFixed(2)),
+          minMs: Number(scan.min.toFixed(2)),
+          txs: first.txCount,
+          matches: expected,
+          rounds,
+        },
         target: '≤ 50 ms',
         met: scan.p50 <= 50,
       },
       {
         name: 'block 702861 watchtower path: decode + header hash + all txids + merkle root + match',
         ...row(full),
-        extra: { msPerBlock: Number(full.p50.toFixed(2)) },
+        extra: { msPerBlock: Number(full.p50.toFixed(2)), minMs: Number(full.min.toFixed(2)) },
         target: '≤ 50 ms',
         met: full.p50 <= 50,
       },
       {
         name: 'bitcoinjs-lib Block.fromBuffer (same block, parse only)',
         ...row(peer),
-        extra: { msPerBlock: Number(peer.p50.toFixed(2)), loadAverage1m: load },
+        extra: {
+          msPerBlock: Number(peer.p50.toFixed(2)),
+          minMs: Number(peer.min.toFixed(2)),
+          loadAverage1m: load,
+        },
       },
     ],
     ratios: {
