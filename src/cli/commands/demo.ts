@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadSetup, runAttacks } from '../../coordinator/local/attack.ts';
-import { ApiClient, demoIntent } from '../../coordinator/local/client.ts';
+import { ApiClient, demoBitcoinIntent, demoIntent } from '../../coordinator/local/client.ts';
 import { EXIT, emit, makeOutput, reportError } from '../io.ts';
 import type { CliContext } from '../main.ts';
 
@@ -13,14 +13,18 @@ export function registerDemoCommands(program: Command, ctx: CliContext): void {
     .command('withdraw')
     .description('submit a signed withdrawal intent and follow it to its final state')
     .option('--dir <dir>', 'the `custos up` data directory', '.custos/local')
-    .option('--amount <wei>', 'amount in base units', '10000000000000000')
+    .option('--chain <chain>', 'evm (the Safe) or bitcoin (the regtest wallet btc-1)', 'evm')
+    .option('--wallet <id>', 'wallet id (safe-1 … safe-N, btc-1); implies the chain')
+    .option('--amount <base units>', 'amount in wei / sat (default 0.01 DEVETH / 0.01 RBTC)')
     .option('--destination <address>', 'destination (default: the first address-book entry)')
     .option('--approve', 'sign the approvals the policy asks for with the demo operators')
     .option('--json', 'machine-readable output')
     .action(
       async (opts: {
         dir: string;
-        amount: string;
+        chain: string;
+        wallet?: string;
+        amount?: string;
         destination?: string;
         approve?: boolean;
         json?: boolean;
@@ -29,10 +33,15 @@ export function registerDemoCommands(program: Command, ctx: CliContext): void {
         try {
           const s = loadSetup(resolve(opts.dir));
           const api = new ApiClient(s.coordinatorUrl, s.readToken);
-          const intent = demoIntent(s, {
-            amount: opts.amount,
+          const bitcoin =
+            opts.chain === 'bitcoin' || (opts.wallet !== undefined && opts.wallet === s.bitcoin?.wallet);
+          if (!bitcoin && opts.chain !== 'evm') throw new Error(`--chain must be evm or bitcoin`);
+          const over = {
+            ...(opts.amount ? { amount: opts.amount } : {}),
             ...(opts.destination ? { destination: opts.destination } : {}),
-          });
+            ...(opts.wallet ? { wallet: opts.wallet } : {}),
+          };
+          const intent = bitcoin ? demoBitcoinIntent(s, over) : demoIntent(s, over);
           const r = await api.submit(s, intent);
           if (r.status !== 201) {
             emit(o, r.json, () => `refused: ${r.json.code} ${r.json.title}`);
@@ -51,7 +60,9 @@ export function registerDemoCommands(program: Command, ctx: CliContext): void {
               `state       ${d.state}`,
               `decision    ${(d.decision as { decision?: string; rule?: string } | null)?.decision} (rule ${(d.decision as { rule?: string } | null)?.rule})`,
               ...(d.failure ? [`failure     ${JSON.stringify(d.failure)}`] : []),
-              ...(d.broadcast ? [`tx          ${(d.broadcast as { txHash: string }).txHash}`] : []),
+              ...(d.broadcast
+                ? [`${bitcoin ? 'txid' : 'tx'}        ${(d.broadcast as { txHash: string }).txHash}`]
+                : []),
               `history     ${(d.history as { to: string }[]).map((h) => h.to).join(' → ')}`,
             ].join('\n'),
           );
@@ -71,18 +82,21 @@ export function registerDemoCommands(program: Command, ctx: CliContext): void {
       const o = makeOutput(Boolean(opts.json));
       try {
         const results = await runAttacks(loadSetup(resolve(opts.dir)));
-        const allRefused = results.every((r) => r.outcomes.every((x) => x.refused));
+        // Refused by every co-signer, with the expected code where the scenario names one.
+        const held = (r: (typeof results)[number]) =>
+          r.outcomes.every((x) => x.refused && (r.expect === undefined || x.code === r.expect));
+        const allRefused = results.every(held);
         emit(o, { ok: allRefused, results }, () =>
           [
             ...results.map(
               (r) =>
-                `${r.outcomes.every((x) => x.refused) ? 'REFUSED' : 'SIGNED!'}  ${r.scenario.padEnd(30)} ${r.outcomes
+                `${held(r) ? 'REFUSED' : r.outcomes.some((x) => !x.refused) ? 'SIGNED!' : 'UNEXPECTED'}  ${r.scenario.padEnd(30)} ${r.outcomes
                   .map((x) => `${x.cosigner}: ${x.code}`)
                   .join(', ')}\n         ${r.description}`,
             ),
             allRefused
               ? '\nevery tampering attempt was refused by every co-signer'
-              : '\nA CO-SIGNER SIGNED A TAMPERED REQUEST',
+              : '\nA CO-SIGNER SIGNED A TAMPERED REQUEST OR REFUSED IT WITH AN UNEXPECTED CODE',
           ].join('\n'),
         );
         ctx.exit(allRefused ? EXIT.ok : EXIT.failed);

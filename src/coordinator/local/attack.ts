@@ -6,18 +6,22 @@ import type { TrustBundle } from '../../core/governance/types.ts';
 import type { Intent } from '../../core/intent/index.ts';
 import { EvmChain } from '../chains/evm.ts';
 import { HttpCosigner, type SignOutcome } from '../cosigner-client.ts';
-import { approvalFor, demoIntent, requesterSignature } from './client.ts';
+import { bitcoinScenarios } from './bitcoin-attack.ts';
+import { approvalFor, demoBitcoinIntent, demoIntent, requesterSignature } from './client.ts';
 import type { LocalSetup } from './setup.ts';
 
 /**
  * `custos demo attack`: plays a compromised coordinator against the running co-signers. It holds
  * the coordinator's request key (so its requests authenticate) and real requester and approver
  * signatures on a legitimate intent — then changes what is signed. Every co-signer must refuse
- * every scenario, each with its typed code.
+ * every scenario, each with its typed code. With the Bitcoin wallet, the PSBT scenarios of
+ * bitcoin-attack.ts follow.
  */
 export interface AttackResult {
   scenario: string;
   description: string;
+  /** The refusal code the co-signers must give (Bitcoin scenarios). */
+  expect?: string;
   outcomes: { cosigner: string; refused: boolean; code: string }[];
 }
 
@@ -30,7 +34,8 @@ const ATTACKER = '0x000000000000000000000000000000000000dEaD';
 export async function runAttacks(s: LocalSetup): Promise<AttackResult[]> {
   const chainRes = await fetch(new URL('/trust/bundles.json', s.coordinatorUrl));
   const bundles = (await chainRes.json()) as TrustBundle[];
-  const wallets = bundles[bundles.length - 1]?.config.wallets ?? [];
+  const bundle = bundles[bundles.length - 1];
+  const wallets = bundle?.config.wallets ?? [];
   const chain = new EvmChain({ chain: s.chain, rpcUrl: s.anvilRpc, wallets: () => wallets });
   const key = {
     keyId: s.requestKey.credentialId,
@@ -48,7 +53,7 @@ export async function runAttacks(s: LocalSetup): Promise<AttackResult[]> {
     tx,
   });
   const good = request(intent, honest);
-  const scenarios: { scenario: string; description: string; req: SignRequest }[] = [
+  const scenarios: { scenario: string; description: string; expect?: string; req: SignRequest }[] = [
     {
       scenario: 'destination-rewritten',
       description:
@@ -79,6 +84,12 @@ export async function runAttacks(s: LocalSetup): Promise<AttackResult[]> {
       req: { ...good, approvals: [] },
     },
   ];
+  if (s.bitcoin) {
+    // An approved 0.45 RBTC withdrawal from btc-1 (one operator needed; both sign).
+    const btcIntent = demoBitcoinIntent(s, { amount: '45000000', reference: 'demo attack' });
+    for (const sc of await bitcoinScenarios(s.bitcoin, bundle, btcIntent))
+      scenarios.push({ ...sc, req: request(btcIntent, sc.tx) });
+  }
   const out: AttackResult[] = [];
   for (const sc of scenarios) {
     const outcomes = await Promise.all(
@@ -91,7 +102,12 @@ export async function runAttacks(s: LocalSetup): Promise<AttackResult[]> {
         };
       }),
     );
-    out.push({ scenario: sc.scenario, description: sc.description, outcomes });
+    out.push({
+      scenario: sc.scenario,
+      description: sc.description,
+      ...(sc.expect ? { expect: sc.expect } : {}),
+      outcomes,
+    });
   }
   return out;
 }

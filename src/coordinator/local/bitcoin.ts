@@ -33,7 +33,7 @@ export const FAUCET_NODE_WALLET = 'faucet';
 export const DEMO_FUNDING_SAT = [100_000_000n, 50_000_000n, 30_000_000n, 20_000_000n, 500_000_000n];
 
 /** Receive/change indexes the coordinator maps and the watchtower watches (kept small: fast). */
-const BTC_SCAN_UP_TO = 30;
+export const BTC_SCAN_UP_TO = 30;
 
 export interface BitcoinNodeAccess {
   url: string;
@@ -82,7 +82,8 @@ export function demoBitcoinWalletConfig(keyExpressions: string[]) {
 }
 
 /** Regtest bech32 address-book destinations (P2WPKH of fixed demo keys nobody uses for custody). */
-function demoAddress(tag: string): string {
+/** A regtest P2WPKH address of a fixed demo key (derived from `tag`). */
+export function demoAddress(tag: string): string {
   const key = sha256(new TextEncoder().encode(tag));
   return p2wpkh(secp256k1.getPublicKey(key, true), bitcoinNetwork('regtest')).address!;
 }
