@@ -92,7 +92,15 @@ export class IntentService {
     }
   }
 
-  async submit(rawIntent: unknown, signature: unknown): Promise<{ status: 201; record: IntentRecord }> {
+  /**
+   * Creates the intent. `inTx` runs inside the creating transaction (the API stores the
+   * idempotent response there, so both commit together).
+   */
+  async submit(
+    rawIntent: unknown,
+    signature: unknown,
+    inTx?: (tx: Queryable, record: IntentRecord) => Promise<void>,
+  ): Promise<{ status: 201; record: IntentRecord }> {
     const now = this.d.clock();
     const intent = this.parse(rawIntent);
     const wallet = this.d.wallets.get(intent.wallet);
@@ -128,7 +136,7 @@ export class IntentService {
         expiresAt: new Date(intent.expiresAt),
       },
       now,
-      { enqueue: [evaluateJob(intent.id)] },
+      { enqueue: [evaluateJob(intent.id)], ...(inTx ? { inTx } : {}) },
     );
     if (!r.ok) throw new ProblemError(409, r.code, r.message, { field: '/body/intent/id' });
     this.d.poke?.();

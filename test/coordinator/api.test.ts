@@ -18,6 +18,35 @@ const backends = await storeBackends();
 describe.each(backends)('coordinator HTTP API on $name', (backend) => {
   afterAll(() => backend.cleanup());
 
+  it('the stored idempotent response commits with the intent, or neither does', async () => {
+    const db = await backend.open();
+    const { c } = await fixture(db);
+    // Fault: storing the response fails inside the creating transaction.
+    await db.exec(`CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.status_code IS NOT NULL THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER fail_finish BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION fail_finish();`);
+    const intent = makeIntent();
+    const headers = idem();
+    const failed = await c.app.inject({
+      method: 'POST',
+      url: '/v1/intents',
+      headers,
+      payload: submitBody(intent),
+    });
+    expect(failed.statusCode).toBe(500);
+    expect((await c.app.inject({ method: 'GET', url: `/v1/intents/${intent.id}` })).statusCode).toBe(404);
+    await db.exec('DROP TRIGGER fail_finish ON idempotency_keys');
+    // The key was released with the rollback: the retry creates the intent once.
+    const retry = await c.app.inject({
+      method: 'POST',
+      url: '/v1/intents',
+      headers,
+      payload: submitBody(intent),
+    });
+    expect(retry.statusCode).toBe(201);
+    expect(retry.headers['idempotency-replayed']).toBeUndefined();
+  });
+
   it('submits an intent; same key + body replays, same key + other body is 409', async () => {
     const { c } = await fixture(await backend.open());
     const intent = makeIntent();

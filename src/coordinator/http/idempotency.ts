@@ -1,6 +1,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Queryable } from '../../store/db.ts';
 import type { IdempotencyStore } from '../../store/workflow/idempotency.ts';
 import { ProblemError, toProblem } from './problem.ts';
 
@@ -44,13 +45,20 @@ const RELEASE = new Set(['VERIFIER_UNAVAILABLE', 'RATE_LIMITED']);
  * the key (a retry with a valid signature must not be pinned to an earlier refusal, and a
  * forged claim to someone's principal must not occupy their key).
  */
+/**
+ * Handed to the operation: stores its response inside the operation's own transaction, so the
+ * effect and the stored response commit together (a crash between them cannot leave a created
+ * intent behind a key whose retry then runs again). The operation then returns `finished: true`.
+ */
+export type FinishInTx = (tx: Queryable, status: number, body: unknown) => Promise<void>;
+
 export async function idempotent(
   store: IdempotencyStore,
   req: FastifyRequest,
   reply: FastifyReply,
   principal: string,
   now: Date,
-  fn: () => Promise<{ status: number; body: unknown }>,
+  fn: (finishInTx: FinishInTx) => Promise<{ status: number; body: unknown; finished?: boolean }>,
 ): Promise<FastifyReply> {
   const key = requireIdempotencyKey(req);
   const path = req.routeOptions.url ?? req.url;
@@ -91,15 +99,15 @@ export async function idempotent(
     if (begun.statusCode >= 400) reply.type('application/problem+json');
     return reply.code(begun.statusCode).send(body);
   }
-  let result: { status: number; body: unknown };
+  let result: { status: number; body: unknown; finished?: boolean };
   try {
-    result = await fn();
+    result = await fn((tx, status, body) => store.finish(principal, key, status, body, tx));
   } catch (e) {
     const p = toProblem(e, req.url);
     if (p.status >= 500 || p.status === 401 || RELEASE.has(p.code)) await store.release(principal, key);
     else await store.finish(principal, key, p.status, p);
     throw e;
   }
-  await store.finish(principal, key, result.status, result.body);
+  if (!result.finished) await store.finish(principal, key, result.status, result.body);
   return reply.code(result.status).send(result.body);
 }

@@ -1,4 +1,4 @@
-import type { Db } from '../db.ts';
+import type { Db, Queryable } from '../db.ts';
 
 /**
  * Idempotency-Key records. The first request with a (principal, key) claims it; a retry with the
@@ -78,9 +78,15 @@ export class IdempotencyStore {
     });
   }
 
-  /** Stores the response of the first request. */
-  async finish(principal: string, key: string, statusCode: number, response: unknown): Promise<void> {
-    await this.db.query(
+  /** Stores the response of the first request (in the caller's transaction when `q` is one). */
+  async finish(
+    principal: string,
+    key: string,
+    statusCode: number,
+    response: unknown,
+    q: Queryable = this.db,
+  ): Promise<void> {
+    await q.query(
       'UPDATE idempotency_keys SET status_code = $3, response = $4::jsonb WHERE principal = $1 AND key = $2',
       [principal, key, statusCode, JSON.stringify(response)],
     );

@@ -124,7 +124,11 @@ export class IntentStore {
   async create(
     input: NewIntent,
     now: Date,
-    extra?: { enqueue?: EnqueueInput[] },
+    extra?: {
+      enqueue?: EnqueueInput[];
+      /** Runs in the creating transaction, after the insert (e.g. the idempotent API response). */
+      inTx?: (tx: Queryable, record: IntentRecord) => Promise<void>;
+    },
   ): Promise<Result<IntentRecord, 'DUPLICATE_INTENT'>> {
     return this.db.transaction(async (tx) => {
       const { rows } = await tx.query<Row>(
@@ -165,7 +169,9 @@ export class IntentStore {
           body: { digest: input.digest, wallet: input.wallet, chain: input.chain },
         },
       ]);
-      return ok(fromRow(rows[0]!));
+      const record = fromRow(rows[0]!);
+      await extra?.inTx?.(tx, record);
+      return ok(record);
     });
   }
 

@@ -69,10 +69,14 @@ export function registerIntentRoutes(app: FastifyInstance, s: AppServices): void
         reply,
         claimedPrincipal(body, 'signature'),
         s.clock(),
-        async () => {
-          const r = await s.service.submit(body.intent, body.signature);
+        async (finishInTx) => {
+          let view: Record<string, unknown> | undefined;
+          const r = await s.service.submit(body.intent, body.signature, async (tx, rec) => {
+            view = s.service.view(rec);
+            await finishInTx(tx, 201, view);
+          });
           reply.header('location', `/v1/intents/${r.record.id}`);
-          return { status: 201, body: s.service.view(r.record) };
+          return { status: 201, body: view ?? s.service.view(r.record), finished: view !== undefined };
         },
       );
     },
