@@ -2,12 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Transaction as BtcTransaction } from 'bitcoinjs-lib';
 import { createPublicClient, http } from 'viem';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BitcoinCoreRpc } from '../../src/bitcoin/rpc.ts';
 import { HttpCosigner } from '../../src/coordinator/cosigner-client.ts';
-import { ApiClient, demoIntent } from '../../src/coordinator/local/client.ts';
+import { runAttacks } from '../../src/coordinator/local/attack.ts';
+import { ApiClient, demoBitcoinIntent, demoIntent } from '../../src/coordinator/local/client.ts';
 import { type LocalDeployment, runLocal } from '../../src/coordinator/local/up.ts';
 import { ed25519PrivateKey } from '../../src/core/auth/index.ts';
+import { addressToScript } from '../../src/core/chains/bitcoin/address.ts';
 import { safeAbi } from '../../src/evm/safe-abi.ts';
 import { dropSchema } from '../../src/store/postgres.ts';
 import { DATABASE_URL, postgresAvailable } from '../helpers/db.ts';
@@ -16,7 +20,8 @@ import { DATABASE_URL, postgresAvailable } from '../helpers/db.ts';
  * Multi-process end-to-end: anvil, a coordinator (`custos serve`) and two co-signers
  * (`custos cosigner`), each its own OS process, the coordinator on PostgreSQL (PGlite when no
  * server is reachable — announced loudly by postgresAvailable). Withdrawals go through the HTTP
- * API and a real 2-of-3 Safe.
+ * API and a real 2-of-3 Safe, and a 2-of-3 P2SH-P2WSH Bitcoin wallet on the regtest chain
+ * simulator (src/bitcoin/regtest-sim.ts, a test double of Core's RPC, not a node).
  */
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 300_000 });
 
@@ -181,6 +186,51 @@ describe(`multi-process e2e (coordinator on ${usePostgres ? 'PostgreSQL' : 'PGli
     expect(await relayerTxCount()).toBe(relayed + 1);
   });
 
+  it('Bitcoin: a withdrawal from the 2-of-3 regtest wallet goes end to end (PSBT, both co-signers, finalize, broadcast, 1 confirmation)', async () => {
+    const b = dep.setup.bitcoin!;
+    const rpc = new BitcoinCoreRpc({ url: b.node.url, auth: b.node.auth, wallet: b.node.custodyWallet });
+    const intent = demoBitcoinIntent(dep.setup);
+    const r = await api.submit(dep.setup, intent);
+    expect(r.status).toBe(201);
+    const done = await api.waitFor(intent.id, ['confirmed']);
+    expect(done.state).toBe('confirmed');
+    expect(done.decision).toMatchObject({ decision: 'allow', rule: 'allow-small-btc' });
+    const sigs = done.signatures as { cosigner: string; status: string }[];
+    expect(sigs.map((x) => x.status)).toEqual(['done', 'done']);
+    const txid = (done.broadcast as { txHash: string }).txHash;
+    // The mined transaction pays exactly the intent: bitcoinjs-lib reads it from the chain.
+    const tx = BtcTransaction.fromBuffer(Buffer.from(await rpc.rawTransaction(txid)));
+    expect(tx.getId()).toBe(txid);
+    const paid = tx.outs.find((o) =>
+      Buffer.from(o.script).equals(Buffer.from(addressToScript(intent.destination, 'regtest'))),
+    );
+    expect(paid && BigInt(paid.value)).toBe(BigInt(intent.amount));
+    expect(tx.ins.every((i) => i.witness.length === 4)).toBe(true); // 0, sig, sig, witnessScript
+    const conf = await rpc.call<{ confirmations: number }>('gettransaction', [txid], true);
+    expect(conf.confirmations).toBeGreaterThanOrEqual(1);
+  });
+
+  it('custos demo attack: every scenario (EVM and Bitcoin PSBT tampering) is refused by both co-signers with its code', async () => {
+    const results = await runAttacks(dep.setup);
+    const btc = results.filter((r) => r.scenario.startsWith('btc-'));
+    expect(btc.map((r) => [r.scenario, r.expect])).toEqual([
+      ['btc-destination-swapped', 'DESTINATION_MISMATCH'],
+      ['btc-amount-changed', 'AMOUNT_MISMATCH'],
+      ['btc-change-redirected', 'CHANGE_NOT_OURS'],
+      ['btc-extra-output', 'EXTRA_OUTPUT'],
+      ['btc-fee-siphon', 'INPUT_AMOUNT_UNPROVEN'],
+      ['btc-sighash-none', 'SIGHASH_NOT_ALL'],
+    ]);
+    for (const r of results) {
+      expect(r.outcomes.map((o) => o.cosigner)).toEqual(['cosigner-a', 'cosigner-b']);
+      for (const o of r.outcomes) {
+        expect(o.refused, `${r.scenario} ${o.cosigner}`).toBe(true);
+        if (r.expect) expect(o.code, `${r.scenario} ${o.cosigner}`).toBe(r.expect);
+      }
+    }
+    expect(results.length).toBe(11);
+  });
+
   it('the watchtower flags none of the withdrawals above (resumed broadcast included)', async () => {
     const client = createPublicClient({ transport: http(dep.setup.anvilRpc) });
     const head = await client.getBlockNumber({ cacheTime: 0 });
@@ -191,5 +241,14 @@ describe(`multi-process e2e (coordinator on ${usePostgres ? 'PostgreSQL' : 'PGli
     });
     const alerts = (await api.get('/v1/alerts?subject=wallet:safe-1')).json.items as unknown[];
     expect(alerts).toEqual([]);
+    // Bitcoin: the watchtower reached the simulator's tip (the withdrawal's block included) quietly.
+    const b = dep.setup.bitcoin!;
+    const tip = await new BitcoinCoreRpc({ url: b.node.url, auth: b.node.auth }).tipHeight();
+    const reBtc = new RegExp(`custos_watchtower_checked_block\\{chain="${b.chain}"\\} (\\d+)`);
+    await until('Bitcoin watchtower checked the tip', async () => {
+      const m = (await (await fetch(new URL('/metrics', dep.setup.coordinatorUrl))).text()).match(reBtc);
+      return m !== null && Number(m[1]) >= tip;
+    });
+    expect((await api.get('/v1/alerts?subject=wallet:btc-1')).json.items).toEqual([]);
   });
 });
