@@ -230,6 +230,33 @@ describe.each(backends)('workflow store on $name', (backend) => {
     expect(again.result).toEqual({ sig: 'aa' });
   });
 
+  it('outbox recordAttempt: records once, counts attempts, refuses other content, keeps the first result', async () => {
+    const { intents, outbox } = await setup();
+    const n = newIntent();
+    await intents.create(n, T0);
+    const req = { to: '0xabc', value: '10', nonce: 4 };
+    expect(await outbox.recordAttempt(n.id, 'sign:cosigner-b', req, T0)).toMatchObject({
+      ok: true,
+      value: { status: 'pending', attempts: 1 },
+    });
+    expect(
+      await outbox.recordAttempt(n.id, 'sign:cosigner-b', { nonce: 4, value: '10', to: '0xabc' }, at(1)),
+    ).toMatchObject({ ok: true, value: { attempts: 2, content: req } });
+    expect(await outbox.recordAttempt(n.id, 'sign:cosigner-b', { ...req, to: '0xdef' }, at(2))).toMatchObject(
+      {
+        ok: false,
+        code: 'OUTBOX_CONTENT_MISMATCH',
+      },
+    );
+    expect((await outbox.get(n.id, 'sign:cosigner-b'))?.content).toEqual(req);
+    const settled = await outbox.settle(n.id, 'sign:cosigner-b', 'failed', { code: 'X' }, at(3));
+    expect(settled).toMatchObject({ status: 'failed', result: { code: 'X' } });
+    expect(await outbox.settle(n.id, 'sign:cosigner-b', 'done', { sig: 'bb' }, at(4))).toMatchObject({
+      status: 'failed',
+      result: { code: 'X' },
+    });
+  });
+
   it('idempotency: same key+body replays, different body conflicts, in-flight waits, dead lease retaken', async () => {
     const db = await backend.open();
     const store = new IdempotencyStore(db);

@@ -377,7 +377,7 @@ export class WorkflowEngine {
     }
     // Resume with the recorded request if there is one; otherwise record it before sending.
     const req = existing ? (existing.content as SignRequest) : fresh;
-    const recorded = await this.d.outbox.record(rec.id, step, req, now);
+    const recorded = await this.d.outbox.recordAttempt(rec.id, step, req, now);
     if (!recorded.ok) {
       await this.d.alerts.raise(
         {
@@ -396,7 +396,6 @@ export class WorkflowEngine {
         details: recorded.details ?? {},
       };
     }
-    await this.d.outbox.attempt(rec.id, step, now);
     const t0 = performance.now();
     const outcome = await cosigner.sign(req);
     this.d.metrics?.cosignerSeconds(cosignerId, (performance.now() - t0) / 1000);

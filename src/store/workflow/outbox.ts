@@ -105,6 +105,36 @@ export class Outbox {
     return rows.map((r) => toEntry(r));
   }
 
+  /**
+   * {@link record} and {@link attempt} in one statement (one round trip, one commit): records the
+   * step's content if it is new and counts an attempt at performing it.
+   */
+  async recordAttempt<C>(
+    intentId: string,
+    step: string,
+    content: C,
+    now: Date,
+  ): Promise<Result<OutboxEntry<C>, 'OUTBOX_CONTENT_MISMATCH'>> {
+    const digest = contentDigest(content);
+    const { rows } = await this.db.query<Row>(
+      `INSERT INTO wf_outbox (intent_id, step, content_digest, content, status, attempts, created_at, updated_at)
+       VALUES ($1, $2, $3, $4::jsonb, 'pending', 1, $5, $5)
+       ON CONFLICT (intent_id, step) DO UPDATE SET attempts = wf_outbox.attempts + 1, updated_at = $5
+       RETURNING *`,
+      [intentId, step, digest, JSON.stringify(content), now.toISOString()],
+    );
+    const row = rows[0]!;
+    if (row.content_digest !== digest) {
+      return fail('OUTBOX_CONTENT_MISMATCH', 'this step was already recorded with different content', {
+        intentId,
+        step,
+        recorded: row.content_digest,
+        attempted: digest,
+      });
+    }
+    return ok(toEntry<C, unknown>(row));
+  }
+
   /** Counts an attempt at performing the step (before sending). */
   async attempt(intentId: string, step: string, now: Date): Promise<number> {
     const { rows } = await this.db.query<{ attempts: number }>(
@@ -127,11 +157,13 @@ export class Outbox {
     now: Date,
     q: Queryable = this.db,
   ): Promise<OutboxEntry<unknown, R>> {
-    await q.query(
+    const { rows: updated } = await q.query<Row>(
       `UPDATE wf_outbox SET status = $3, result = $4::jsonb, updated_at = $5
-       WHERE intent_id = $1 AND step = $2 AND status = 'pending'`,
+       WHERE intent_id = $1 AND step = $2 AND status = 'pending'
+       RETURNING *`,
       [intentId, step, status, JSON.stringify(result), now.toISOString()],
     );
+    if (updated[0]) return toEntry<unknown, R>(updated[0]);
     const { rows } = await q.query<Row>('SELECT * FROM wf_outbox WHERE intent_id = $1 AND step = $2', [
       intentId,
       step,
