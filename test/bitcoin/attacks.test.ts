@@ -1,5 +1,6 @@
 import { Transaction } from '@scure/btc-signer';
 import { describe, expect, it } from 'vitest';
+import { inflateWitnessUtxoAmounts } from '../../src/coordinator/local/bitcoin-attack.ts';
 import { addressToScript } from '../../src/core/chains/bitcoin/address.ts';
 import { buildPsbt } from '../../src/core/chains/bitcoin/build.ts';
 import { deriveOutput } from '../../src/core/chains/bitcoin/descriptor/derive.ts';
@@ -128,17 +129,8 @@ describe('co-signer refuses tampered PSBTs', () => {
 
   it('fee siphon via inflated input amount without non_witness_utxo (CVE-2020-14199): INPUT_AMOUNT_UNPROVEN', () => {
     // The attacker claims input 0 is worth more than it is, so the fee the signer "sees" is small.
-    const src = Transaction.fromPSBT(honest.psbt, PSBT_OPTS);
-    const tx = new Transaction({ ...PSBT_OPTS, version: 2, lockTime: 0 });
-    for (let i = 0; i < src.inputsLength; i++) {
-      const { nonWitnessUtxo: _drop, ...inp } = src.getInput(i);
-      tx.addInput({
-        ...inp,
-        witnessUtxo: { ...inp.witnessUtxo!, amount: inp.witnessUtxo!.amount + 5_000_000n },
-      });
-    }
-    for (let i = 0; i < src.outputsLength; i++) tx.addOutput(src.getOutput(i));
-    const r = refusal(tx.toPSBT(0))!;
+    const inflated = inflateWitnessUtxoAmounts(honest.psbt, 5_000_000n);
+    const r = refusal(inflated)!;
     expect(r.code).toBe('INPUT_AMOUNT_UNPROVEN');
     // With the co-signer's own UTXO view the real amounts are known and the lie is named.
     const real = new Map(utxos.map((u) => [`${u.txid}:${u.vout}`, u]));
@@ -146,9 +138,9 @@ describe('co-signer refuses tampered PSBTs', () => {
       const u = real.get(`${o.txid}:${o.vout}`);
       return u && { value: u.value, script: deriveOutput(w, u.branch, u.index).script };
     };
-    expect(refusal(tx.toPSBT(0), approved, opts, view)!.code).toBe('INPUT_AMOUNT_UNPROVEN');
+    expect(refusal(inflated, approved, opts, view)!.code).toBe('INPUT_AMOUNT_UNPROVEN');
     // And the signer refuses to sign an input whose amount it cannot prove.
-    return expect(signPsbtInputs(tx.toPSBT(0), w, memorySigner('a', roots[0]!))).rejects.toMatchObject({
+    return expect(signPsbtInputs(inflated, w, memorySigner('a', roots[0]!))).rejects.toMatchObject({
       code: 'INPUT_AMOUNT_UNPROVEN',
     });
   });

@@ -46,6 +46,21 @@ function editUnsignedTx(psbt: Uint8Array, fn: (tx: ReturnType<typeof RawTx.decod
   return { kind: 'psbt', psbt: base64.encode(serializePsbtKeyMaps({ ...maps, global })) };
 }
 
+/**
+ * CVE-2020-14199 fee siphon: every input claims `by` sat more in witness_utxo and the previous
+ * transactions that would disprove it are dropped (the signer would pay a fee it never saw).
+ */
+export function inflateWitnessUtxoAmounts(psbt: Uint8Array, by: bigint): Uint8Array {
+  const src = Transaction.fromPSBT(psbt, PSBT_OPTS);
+  const tx = new Transaction({ ...PSBT_OPTS, version: 2, lockTime: 0 });
+  for (let i = 0; i < src.inputsLength; i++) {
+    const { nonWitnessUtxo: _dropped, ...inp } = src.getInput(i);
+    tx.addInput({ ...inp, witnessUtxo: { ...inp.witnessUtxo!, amount: inp.witnessUtxo!.amount + by } });
+  }
+  for (let i = 0; i < src.outputsLength; i++) tx.addOutput(src.getOutput(i));
+  return tx.toPSBT(0);
+}
+
 export async function bitcoinScenarios(
   b: LocalBitcoin,
   bundle: TrustBundle | undefined,
@@ -108,19 +123,7 @@ export async function bitcoinScenarios(
       description:
         'input amounts inflated in witness_utxo and the previous transactions dropped (CVE-2020-14199)',
       expect: 'INPUT_AMOUNT_UNPROVEN',
-      tx: (() => {
-        const src = Transaction.fromPSBT(honest, PSBT_OPTS);
-        const tx = new Transaction({ ...PSBT_OPTS, version: 2, lockTime: 0 });
-        for (let i = 0; i < src.inputsLength; i++) {
-          const { nonWitnessUtxo: _dropped, ...inp } = src.getInput(i);
-          tx.addInput({
-            ...inp,
-            witnessUtxo: { ...inp.witnessUtxo!, amount: inp.witnessUtxo!.amount + 5_000_000n },
-          });
-        }
-        for (let i = 0; i < src.outputsLength; i++) tx.addOutput(src.getOutput(i));
-        return { kind: 'psbt' as const, psbt: base64.encode(tx.toPSBT(0)) };
-      })(),
+      tx: { kind: 'psbt', psbt: base64.encode(inflateWitnessUtxoAmounts(honest, 5_000_000n)) },
     },
     {
       scenario: 'btc-sighash-none',
