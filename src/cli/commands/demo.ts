@@ -61,7 +61,7 @@ export function registerDemoCommands(program: Command, ctx: CliContext): void {
               `decision    ${(d.decision as { decision?: string; rule?: string } | null)?.decision} (rule ${(d.decision as { rule?: string } | null)?.rule})`,
               ...(d.failure ? [`failure     ${JSON.stringify(d.failure)}`] : []),
               ...(d.broadcast
-                ? [`${bitcoin ? 'txid' : 'tx'}        ${(d.broadcast as { txHash: string }).txHash}`]
+                ? [`${(bitcoin ? 'txid' : 'tx').padEnd(12)}${(d.broadcast as { txHash: string }).txHash}`]
                 : []),
               `history     ${(d.history as { to: string }[]).map((h) => h.to).join(' → ')}`,
             ].join('\n'),
