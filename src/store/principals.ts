@@ -180,7 +180,16 @@ export class PrincipalStore {
    * coordinator does, with the approval it stores, so a refused assertion leaves nothing behind).
    */
   async recordCounter(credentialId: string, signCount: number, tx: Queryable = this.db): Promise<Result> {
-    if (signCount === 0) return ok(); // authenticator does not implement a counter
+    if (signCount === 0) {
+      // Zero: the authenticator does not count — acceptable only if it never did. After a non-zero
+      // counter a zero means another authenticator holds the key (WebAuthn L3 §6.1.1 step 21).
+      const { rows } = await tx.query<{ counter: string | number | null }>(PRINCIPAL_SQL.getCredential, [
+        credentialId,
+      ]);
+      if (Number(rows[0]?.counter ?? 0) > 0)
+        return fail('WEBAUTHN_COUNTER', 'signature counter went back to 0: possible cloned authenticator');
+      return ok();
+    }
     const r = await tx.query(PRINCIPAL_SQL.bumpCounter, [credentialId, signCount]);
     if (r.rowCount === 0)
       return fail('WEBAUTHN_COUNTER', 'signature counter did not increase: possible cloned authenticator');
