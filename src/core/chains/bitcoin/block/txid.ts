@@ -8,8 +8,8 @@ import { sha256ofLatin1Digest } from './sha256d.ts';
  *
  * Measured on the 2,500-tx mainnet block 702861: the first round goes through node:crypto's
  * one-shot `hash` (SHA-NI, ~0.6 ns per byte) with a 'binary' (latin1) string digest (~0.4 µs per
- * call, against ~1 µs for a Buffer digest), the second 32-byte round through the JS compression
- * (one block, cheaper than a second native call). @noble/hashes took 3× as long for the first
+ * call, against ~1 µs for a Buffer digest), the second 32-byte round through node:crypto too
+ * (sha256d.ts). @noble/hashes took 3× as long for the first
  * round; hashing small transactions in JS saved under 5%, not worth a second path.
  */
 
