@@ -74,6 +74,7 @@ beforeAll(async () => {
     fresh: true,
     ...(usePostgres ? { databaseUrl: DATABASE_URL, schemaPrefix: prefix } : {}),
     scrypt: { N: 1024, r: 8, p: 1 },
+    safes: 2,
     env: { CUSTOS_ALLOW_FAULT_INJECTION: '1' },
     coordinatorExtra: {
       worker: { pollMs: 50, visibilityMs: 10_000 },
@@ -110,6 +111,15 @@ describe(`multi-process e2e (coordinator on ${usePostgres ? 'PostgreSQL' : 'PGli
       call: { kind: 'native-transfer', to: intent.destination, value: intent.amount },
     });
     expect(await safeNonce()).toBe(before + 1n);
+  });
+
+  it('--safes 2: safe-2 (same owners, in bundle 1) withdraws too', async () => {
+    expect(dep.setup.safes.map((x) => x.id)).toEqual(['safe-1', 'safe-2']);
+    const wallets = (await api.get('/v1/wallets')).json.items as { id: string }[];
+    expect(wallets.map((w) => w.id).sort()).toEqual(['btc-1', 'safe-1', 'safe-2']);
+    const intent = demoIntent(dep.setup, { wallet: 'safe-2', reference: 'second safe' });
+    expect((await api.submit(dep.setup, intent)).status).toBe(201);
+    expect((await api.waitFor(intent.id, ['confirmed'])).state).toBe('confirmed');
   });
 
   it('a medium withdrawal waits for an operator, then completes', async () => {

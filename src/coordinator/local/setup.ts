@@ -5,20 +5,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { base64urlnopad } from '@scure/base';
-import {
-  type Account,
-  type Chain,
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  erc20Abi,
-  getAddress,
-  type Hex,
-  http,
-  type PublicClient,
-  type Transport,
-  type WalletClient,
-} from 'viem';
+import { getAddress, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { stringify } from 'yaml';
 import { voteDigest } from '../../core/approval/index.ts';
@@ -26,7 +13,6 @@ import { ed25519PrivateKey, ed25519RawPublicKey } from '../../core/auth/index.ts
 import { draftProposal, proposalDigest } from '../../core/governance/index.ts';
 import type { BundleConfig, Genesis } from '../../core/governance/types.ts';
 import type { Principal } from '../../core/identity/types.ts';
-import { createSafe, deploySafeInfrastructure, deployTestErc20 } from '../../evm/deploy.ts';
 import { generateFileKey } from '../../keys/file.ts';
 import { AuditLog } from '../../store/audit.ts';
 import { GovernanceService } from '../../store/governance/service.ts';
@@ -41,11 +27,13 @@ import {
   setupBitcoinWallet,
 } from './bitcoin.ts';
 import { demoPolicy } from './demo-policy.ts';
+import { deployDemoEvm } from './evm-deploy.ts';
 
 /**
  * A complete local deployment's files and chain state: keys (Ed25519 admin/requester/approvers/
- * coordinator, secp256k1 co-signer keystores), a 2-of-3 Safe and a test ERC-20 on anvil, the
- * first admin-signed trust bundle (demo policy, principals, address book, the Safe) executed into
+ * coordinator, co-signer keystores holding BIP 32 seeds), 2-of-3 Safes and a test ERC-20 on anvil,
+ * optionally the 2-of-3 regtest Bitcoin wallet on a node (bitcoin.ts), the first admin-signed
+ * trust bundle (demo policy, principals, address book, the wallets) executed into
  * the coordinator's database, and the YAML configurations of the coordinator and two co-signers.
  * Every secret is in a 0600 file under `dir`; nothing is printed but public keys and the demo
  * credentials file path.
@@ -167,46 +155,15 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
     seed.fill(0);
   }
 
-  // Chain: a 2-of-3 Safe (two co-signer owners + an offline recovery owner) and a test ERC-20.
-  const viemChain = defineChain({
-    id: o.chainId,
-    name: chain,
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [o.anvilRpc] } },
+  // Chain: 2-of-3 Safes (two co-signer owners + an offline recovery owner) and a test ERC-20.
+  const { safes, token, relayerAddress } = await deployDemoEvm({
+    anvilRpc: o.anvilRpc,
+    chainId: o.chainId,
+    relayer,
+    owners: [cosigners[0]!.address as Hex, cosigners[1]!.address as Hex],
+    safes: o.safes ?? 1,
   });
-  const client = createPublicClient({ chain: viemChain, transport: http(o.anvilRpc) }) as PublicClient<
-    Transport,
-    Chain
-  >;
-  const account = privateKeyToAccount(relayer);
-  const wallet = createWalletClient({
-    account,
-    chain: viemChain,
-    transport: http(o.anvilRpc),
-  }) as WalletClient<Transport, Chain, Account>;
-  await rpc(o.anvilRpc, 'anvil_setBalance', [account.address, `0x${(10n ** 24n).toString(16)}`]);
-  const infra = await deploySafeInfrastructure(wallet, client, '1.4.1');
-  const recovery = privateKeyToAccount(`0x${bytesToHex(secp256k1.utils.randomSecretKey())}`).address;
-  const safes: Awaited<ReturnType<typeof createSafe>>[] = [];
-  for (let n = 0; n < (o.safes ?? 1); n++) {
-    const safe = await createSafe(wallet, client, infra, {
-      owners: [cosigners[0]!.address as Hex, cosigners[1]!.address as Hex, recovery],
-      threshold: 2,
-    });
-    await rpc(o.anvilRpc, 'anvil_setBalance', [safe.address, `0x${(1000n * 10n ** 18n).toString(16)}`]);
-    safes.push(safe);
-  }
   const safe = safes[0]!;
-  const token = await deployTestErc20(wallet, client);
-  for (const s of safes) {
-    const h = await wallet.writeContract({
-      address: token,
-      abi: erc20Abi,
-      functionName: 'transfer',
-      args: [s.address, 10n ** 14n],
-    });
-    await client.waitForTransactionReceipt({ hash: h });
-  }
 
   // Bitcoin: the 2-of-3 sh(wsh(sortedmulti)) regtest wallet (co-signers + an offline recovery key).
   const btc = o.bitcoin
@@ -411,7 +368,7 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
     requester,
     approvers,
     admin,
-    relayer: account.address,
+    relayer: relayerAddress,
     ...(bitcoin ? { bitcoin } : {}),
   };
   secretFile(join(o.dir, 'demo-credentials.json'), JSON.stringify(setup, null, 2));
@@ -421,15 +378,4 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
 function ethAddress(compressedHex: string): string {
   const uncompressed = secp256k1.Point.fromHex(compressedHex).toBytes(false);
   return getAddress(`0x${bytesToHex(keccak_256(uncompressed.slice(1))).slice(-40)}`);
-}
-
-async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-  });
-  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
 }
