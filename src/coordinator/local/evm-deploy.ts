@@ -54,12 +54,22 @@ export async function deployDemoEvm(o: {
     safes.push(safe);
   }
   const token = await deployTestErc20(wallet, client);
+  // The test token's whole supply sits with the deployer: 10^14 base units per Safe, or an equal
+  // share of what there is when many Safes are deployed (benchmarks).
+  const supply = await client.readContract({
+    address: token,
+    abi: erc20Abi,
+    functionName: 'balanceOf',
+    args: [account.address],
+  });
+  const share =
+    supply / BigInt(safes.length + 1) < 10n ** 14n ? supply / BigInt(safes.length + 1) : 10n ** 14n;
   for (const s of safes) {
     const h = await wallet.writeContract({
       address: token,
       abi: erc20Abi,
       functionName: 'transfer',
-      args: [s.address, 10n ** 14n],
+      args: [s.address, share],
     });
     await client.waitForTransactionReceipt({ hash: h });
   }
