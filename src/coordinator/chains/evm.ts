@@ -92,9 +92,38 @@ const executionFailure = [
  * frozen in the outbox by the workflow, so a resumed broadcast re-sends the same bytes; a second
  * execution of one SafeTx is impossible anyway (the Safe nonce moves on).
  */
+/**
+ * Relayer nonces handed out by this process. A carrier transaction is frozen in the outbox when it
+ * is signed and sent later, so the node's pending count does not yet include the ones handed out
+ * but not sent: the next nonce is the larger of that count and one past the last one given. A
+ * nonce given to a carrier that never reached the node (a finalize whose outbox record lost a
+ * race) leaves a gap that holds every later carrier back; when the node's pending count has not
+ * moved for `gapMs` while we are ahead of it, the gap is filled by handing out the node's count.
+ */
+export class RelayerNonces {
+  private nextNonce = 0;
+  private lastPending = -1;
+  private pendingSince = 0;
+
+  constructor(private readonly gapMs = 15_000) {}
+
+  next(pending: number, nowMs: number): number {
+    if (pending !== this.lastPending) {
+      this.lastPending = pending;
+      this.pendingSince = nowMs;
+    }
+    const stuck = pending < this.nextNonce && nowMs - this.pendingSince >= this.gapMs;
+    const nonce = stuck ? pending : Math.max(pending, this.nextNonce);
+    if (stuck) this.pendingSince = nowMs;
+    this.nextNonce = Math.max(this.nextNonce, nonce + 1);
+    return nonce;
+  }
+}
+
 export class EvmChain implements ChainPort {
   readonly client: Client;
   private relayerLock: Promise<unknown> = Promise.resolve();
+  private readonly relayerNonce = new RelayerNonces();
 
   constructor(private readonly o: EvmChainOptions) {
     const c = parseChainId(o.chain, 'chain');
@@ -193,13 +222,14 @@ export class EvmChain implements ChainPort {
     });
     const account = privateKeyToAccount(this.o.relayerKey);
     // One relayer nonce at a time in this process: the signed relayer tx is frozen in the outbox
-    // before it is sent, so two intents must not be given the same nonce.
+    // before it is sent, so two intents must not be given the same nonce (RelayerNonces).
     const run = this.relayerLock.then(async () => {
-      const [nonce, fees, gas] = await Promise.all([
+      const [pending, fees, gas] = await Promise.all([
         this.client.getTransactionCount({ address: account.address, blockTag: 'pending' }),
         this.client.estimateFeesPerGas(),
         this.client.estimateGas({ account: account.address, to: tx.safe as Address, data }),
       ]);
+      const nonce = this.relayerNonce.next(pending, Date.now());
       const raw = await account.signTransaction({
         type: 'eip1559',
         chainId: this.client.chain.id,
