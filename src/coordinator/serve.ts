@@ -95,7 +95,9 @@ export async function startCoordinator(
         remove: true,
       },
     },
-    (opts.logDestination as pino.DestinationStream | undefined) ?? pino.destination(1),
+    // Asynchronous writes: a synchronous write to a slow pipe or disk would stall the event loop
+    // for every request logged (flushed on close).
+    (opts.logDestination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }),
   );
   const db = await openDb(
     cfg.database.postgres
@@ -341,6 +343,7 @@ export async function startCoordinator(
       await coordinator.close();
       await audit.stopSealer();
       await db.close();
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
   };
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 
 /** The `custos` launcher (tsx loader, no build step). */
 export const CUSTOS_BIN = new URL('../../../bin/custos.mjs', import.meta.url).pathname;
@@ -11,20 +11,27 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Spawns `custos <args>` as its own OS process, stdout/stderr appended to `logFile`. */
+/**
+ * Spawns `custos <args>` as its own OS process, stdout/stderr appended to `logFile`. The child
+ * writes to the file itself (its descriptors are the file), not through a pipe this process would
+ * have to drain: a busy parent would otherwise stall every child's log writes.
+ */
 export function spawnCustos(
   name: string,
   args: string[],
   logFile: string,
   env: NodeJS.ProcessEnv = {},
 ): Child {
-  const out = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
-  const proc = spawn(process.execPath, [CUSTOS_BIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  proc.stdout?.pipe(out, { end: false });
-  proc.stderr?.pipe(out, { end: false });
+  const fd = openSync(logFile, 'a', 0o600);
+  let proc: ChildProcess;
+  try {
+    proc = spawn(process.execPath, [CUSTOS_BIN, ...args], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, ...env },
+    });
+  } finally {
+    closeSync(fd); // the child has its own copy
+  }
   return {
     name,
     proc,

@@ -292,6 +292,7 @@ export class WorkflowEngine {
     const { rows } = await q.query<{ id: string }>(
       `SELECT i.id FROM wf_intents i
        WHERE i.wallet = $1 AND i.id <> $2
+         AND i.state IN ('building', 'signing', 'broadcast')
          AND (i.state IN ('signing', 'broadcast')
               OR (i.state = 'building' AND EXISTS (
                     SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx')))
