@@ -1,9 +1,10 @@
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import pg from 'pg';
+import * as libsecp256k1 from 'tiny-secp256k1';
 import { ApiClient, demoIntent, requesterSignature } from '../../src/coordinator/local/client.ts';
 import { demoPolicy } from '../../src/coordinator/local/demo-policy.ts';
 import { type LocalDeployment, runLocal } from '../../src/coordinator/local/up.ts';
@@ -44,6 +45,23 @@ function procStat(pid: number): { cpuMs: number; rssMiB: number } {
   };
   visit(pid);
   return { cpuMs, rssMiB: Math.round(rssKiB / 1024) };
+}
+
+/** CPU time of every PostgreSQL server process on this machine (the server the run talks to). */
+function postgresCpuMs(): number {
+  let ms = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (!readFileSync(`/proc/${d}/cmdline`, 'utf8').startsWith('postgres')) continue;
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ms += ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+    } catch {
+      /* exited */
+    }
+  }
+  return ms;
 }
 
 function pct(sorted: number[], p: number): number {
@@ -174,10 +192,12 @@ const suite: BenchSuite = {
       const offered = 300;
       const total = ctx.quick ? 100 : 600;
       const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
+      const pgBefore = postgresCpuMs();
       const t0 = Date.now();
       const run = await submitOpenLoop(api, dep, offered, total, 'bench throughput');
       const res = await waitSigned(run.ids, 120_000);
       const after = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
+      const pgMs = postgresCpuMs() - pgBefore;
       const lastSigned = Math.max(...res.signed.map((x) => x.signedMs));
       const rate = res.signed.length / ((lastSigned - t0) / 1000);
       const lat = res.signed.map((x) => (x.signedMs - x.createdMs) * 1000).sort((a, b) => a - b);
@@ -310,8 +330,8 @@ const suite: BenchSuite = {
       }),
     );
     const sk = secp256k1.utils.randomSecretKey();
-    const signUs = stage('co-signer secp256k1 ECDSA sign (@noble/curves)', () =>
-      secp256k1.sign(digest, sk, { prehash: false }),
+    const signUs = stage('co-signer secp256k1 ECDSA sign (libsecp256k1, as the key backends)', () =>
+      libsecp256k1.signRecoverable(digest, sk),
     );
     measurements.push({
       name: 'cryptographic floor per intent (µs of CPU)',
