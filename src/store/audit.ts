@@ -134,6 +134,14 @@ export class AuditLog {
     return this.sealing;
   }
 
+  /**
+   * Readers seal first so they see every committed entry; a reader without write access (an
+   * auditor's read-only role) still reads the sealed chain, which is all it can verify anyway.
+   */
+  private async sealForReaders(): Promise<void> {
+    await this.sealPending().catch((e) => this.options.onSealError?.(e));
+  }
+
   /** Background sealing: at start, every second, and every few ms while entries are being staged. */
   startSealer(): void {
     this.closed = false;
@@ -215,7 +223,7 @@ export class AuditLog {
   }
 
   async head(): Promise<{ seq: number; hash: string } | null> {
-    await this.sealPending();
+    await this.sealForReaders();
     return readHead(this.db);
   }
 
@@ -224,7 +232,7 @@ export class AuditLog {
    * are read first, so entries appended during the scan cannot look like a truncation.
    */
   async verify(opts: { trustedKeys: Iterable<string>; pageSize?: number }): Promise<AuditVerifyResult> {
-    await this.sealPending();
+    await this.sealForReaders();
     const pageSize = opts.pageSize ?? 10_000;
     const cps = (await this.db.query(AUDIT_SQL.allCheckpoints)).rows.map(checkpointFromRow);
     const v = new AuditVerifier(cps, opts.trustedKeys);
@@ -247,7 +255,7 @@ export class AuditLog {
     opts: { pageSize?: number } = {},
   ): Promise<{ entries: number; checkpoints: number }> {
     const pageSize = opts.pageSize ?? 10_000;
-    await this.sealPending();
+    await this.sealForReaders();
     const head = await readHead(this.db);
     const upTo = head?.seq ?? 0;
     const cps = (await this.db.query(AUDIT_SQL.checkpointsUpTo, [upTo])).rows.map(checkpointFromRow);

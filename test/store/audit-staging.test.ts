@@ -117,6 +117,21 @@ describe.each(backends)('staged audit entries on $name', (backend) => {
     });
   });
 
+  it('a reader that cannot seal (read-only auditor) still verifies the sealed chain', async () => {
+    const db = await backend.open();
+    const errors: unknown[] = [];
+    const log = new AuditLog(db, { now: testClock(), onSealError: (e) => errors.push(e) });
+    await log.append(sampleEntry(1));
+    // Sealing is made to fail as it would for a role without write access.
+    await db.exec(`CREATE FUNCTION no_unstage() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'permission denied for table audit_inbox'; END $$;
+      CREATE TRIGGER no_unstage BEFORE DELETE ON audit_inbox FOR EACH ROW EXECUTE FUNCTION no_unstage();`);
+    await db.transaction((tx) => log.stageInTx(tx, [sampleEntry(2)]));
+    expect(await log.verify({ trustedKeys: [] })).toMatchObject({ ok: true, entries: 1 });
+    expect(errors.length).toBeGreaterThan(0);
+    expect(await staged(db)).toBe(1);
+  });
+
   it('a staged row cannot be edited in place (UPDATE refused)', async () => {
     const db = await backend.open();
     const log = new AuditLog(db, { now: testClock() });
