@@ -74,6 +74,8 @@ async function signedTimes(
   schema: string,
   ids: string[],
 ): Promise<{ signed: { createdMs: number; signedMs: number }[]; failed: number }> {
+  // An identifier cannot be a bound parameter: the schema name is checked instead.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
   try {

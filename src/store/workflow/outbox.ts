@@ -75,16 +75,7 @@ export class Outbox {
       intentId,
       step,
     ]);
-    const row = rows[0]!;
-    if (row.content_digest !== digest) {
-      return fail('OUTBOX_CONTENT_MISMATCH', 'this step was already recorded with different content', {
-        intentId,
-        step,
-        recorded: row.content_digest,
-        attempted: digest,
-      });
-    }
-    return ok(toEntry<C, unknown>(row));
+    return sameContent<C>(rows[0]!, intentId, step, digest);
   }
 
   async get<C = unknown, R = unknown>(
@@ -123,16 +114,7 @@ export class Outbox {
        RETURNING *`,
       [intentId, step, digest, JSON.stringify(content), now.toISOString()],
     );
-    const row = rows[0]!;
-    if (row.content_digest !== digest) {
-      return fail('OUTBOX_CONTENT_MISMATCH', 'this step was already recorded with different content', {
-        intentId,
-        step,
-        recorded: row.content_digest,
-        attempted: digest,
-      });
-    }
-    return ok(toEntry<C, unknown>(row));
+    return sameContent<C>(rows[0]!, intentId, step, digest);
   }
 
   /** Counts an attempt at performing the step (before sending). */
@@ -170,4 +152,22 @@ export class Outbox {
     ]);
     return toEntry<unknown, R>(rows[0]!);
   }
+}
+
+/** The recorded row, or a refusal when it holds other content than the caller's (first writer wins). */
+function sameContent<C>(
+  row: Row,
+  intentId: string,
+  step: string,
+  digest: string,
+): Result<OutboxEntry<C>, 'OUTBOX_CONTENT_MISMATCH'> {
+  if (row.content_digest !== digest) {
+    return fail('OUTBOX_CONTENT_MISMATCH', 'this step was already recorded with different content', {
+      intentId,
+      step,
+      recorded: row.content_digest,
+      attempted: digest,
+    });
+  }
+  return ok(toEntry<C, unknown>(row));
 }
