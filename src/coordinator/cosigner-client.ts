@@ -26,6 +26,13 @@ export type SignOutcome =
 export interface CosignerPort {
   readonly id: string;
   sign(request: SignRequest): Promise<SignOutcome>;
+  /**
+   * Many intents in one authenticated round trip (`POST /v1/sign-batch`): one outcome per request,
+   * in order. Each item is judged exactly as `sign` would judge it alone (a refusal of one item
+   * never affects another), and the co-signer records all its signatures in one ledger
+   * transaction. Optional: a port without it is asked item by item.
+   */
+  signMany?(requests: readonly SignRequest[]): Promise<SignOutcome[]>;
   status(): Promise<CosignerStatus | undefined>;
 }
 

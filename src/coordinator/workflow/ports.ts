@@ -69,6 +69,8 @@ export interface ChainPort {
   /** Sends the raw transaction; sending the same bytes twice must be harmless. */
   broadcast(raw: string): Promise<void>;
   status(txHash: string): Promise<'pending' | 'confirmed' | 'failed'>;
+  /** Many at once (one JSON-RPC batch); optional, else `status` is called per hash. */
+  statusMany?(txHashes: readonly string[]): Promise<Map<string, 'pending' | 'confirmed' | 'failed'>>;
   /** Human/machine-readable decoding of the unsigned transaction for the API and console. */
   decode?(tx: TxPayload): unknown;
 }

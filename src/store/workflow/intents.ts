@@ -29,7 +29,7 @@ export interface IntentRecord {
   updatedAt: Date;
 }
 
-interface Row {
+export interface IntentRow {
   id: string;
   digest: string;
   intent_json: string;
@@ -47,9 +47,9 @@ interface Row {
   updated_at: Date | string;
 }
 
-const toDate = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
+export const toDate = (v: Date | string): Date => (v instanceof Date ? v : new Date(v));
 
-function fromRow(r: Row): IntentRecord {
+export function fromRow(r: IntentRow): IntentRecord {
   if (!isIntentState(r.state)) {
     // A row in a state this code does not know was written by something else: refuse to act on it.
     throw new CustosError('UNKNOWN_INTENT_STATE', 'intent row has an unknown state', {
@@ -131,7 +131,7 @@ export class IntentStore {
     },
   ): Promise<Result<IntentRecord, 'DUPLICATE_INTENT'>> {
     return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<Row>(
+      const { rows } = await tx.query<IntentRow>(
         `INSERT INTO wf_intents (id, digest, intent_json, signature, requested_by, wallet, chain, state,
            version, expires_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, 'requested', 0, $8, $9, $9)
@@ -176,12 +176,12 @@ export class IntentStore {
   }
 
   async get(id: string, q: Queryable = this.db): Promise<IntentRecord | undefined> {
-    const { rows } = await q.query<Row>('SELECT * FROM wf_intents WHERE id = $1', [id]);
+    const { rows } = await q.query<IntentRow>('SELECT * FROM wf_intents WHERE id = $1', [id]);
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
   async getByDigest(digest: string): Promise<IntentRecord | undefined> {
-    const { rows } = await this.db.query<Row>('SELECT * FROM wf_intents WHERE digest = $1', [digest]);
+    const { rows } = await this.db.query<IntentRow>('SELECT * FROM wf_intents WHERE digest = $1', [digest]);
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
@@ -200,7 +200,7 @@ export class IntentStore {
     input: TransitionInput,
     now: Date,
   ): Promise<TransitionResult> {
-    const { rows } = await tx.query<Row>('SELECT * FROM wf_intents WHERE id = $1 FOR UPDATE', [id]);
+    const { rows } = await tx.query<IntentRow>('SELECT * FROM wf_intents WHERE id = $1 FOR UPDATE', [id]);
     if (!rows[0]) return fail('NOT_FOUND', 'no such intent', { id });
     const current = fromRow(rows[0]);
     if (input.expectVersion !== undefined && input.expectVersion !== current.version) {
@@ -214,7 +214,7 @@ export class IntentStore {
     if (!step.ok) return step;
     const to = step.value;
     const version = current.version + 1;
-    const { rows: updated } = await tx.query<Row>(
+    const { rows: updated } = await tx.query<IntentRow>(
       `UPDATE wf_intents SET state = $2, version = $3, updated_at = $4,
          decision = CASE WHEN $5::boolean THEN $6::jsonb ELSE decision END,
          failure = CASE WHEN $7::boolean THEN $8::jsonb ELSE failure END,
@@ -294,7 +294,7 @@ export class IntentStore {
       where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     params.push(opts.limit + 1);
-    const { rows } = await this.db.query<Row>(
+    const { rows } = await this.db.query<IntentRow>(
       `SELECT * FROM wf_intents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
       params,
@@ -325,7 +325,7 @@ export class IntentStore {
   }
 }
 
-async function insertHistory(
+export async function insertHistory(
   tx: Queryable,
   id: string,
   seq: number,
