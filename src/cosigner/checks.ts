@@ -53,6 +53,12 @@ export interface VerifiedTx {
 export interface ChainContext {
   /** Current time, RFC 3339 (the clock is passed in). */
   now: string;
+  /**
+   * Chain reads already made for THIS request, by key (e.g. one Safe state for every item of a
+   * batch that spends from that Safe). Created per request and dropped with it: state is never
+   * reused across requests, so every request sees the chain as it is now.
+   */
+  memo?: Map<string, Promise<unknown>>;
 }
 
 export interface CosignerChecks {

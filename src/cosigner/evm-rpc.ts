@@ -24,6 +24,30 @@ export interface EvmChainReader {
 
 type Client = PublicClient<Transport, Chain>;
 
+/**
+ * JSON-RPC batching: the calls a state read makes in one tick (a Safe's nonce, owners, threshold,
+ * modules and three storage slots at one block — and those of every Safe read concurrently by a
+ * batch request) travel as ONE HTTP request. `eth_chainId` is asked once per client: the endpoint
+ * is fixed by our own config, and a failed answer is not cached.
+ */
+function rpcTransport(url: string, timeoutMs: number): Transport {
+  const base = http(url, { batch: { batchSize: 1_000, wait: 0 }, timeout: timeoutMs, retryCount: 0 });
+  return ((params) => {
+    const t = base(params);
+    let chainId: Promise<unknown> | undefined;
+    const request = ((args: { method: string }, opts?: unknown) => {
+      const send = t.request as (a: unknown, o?: unknown) => Promise<unknown>;
+      if (args.method !== 'eth_chainId') return send(args, opts);
+      chainId ??= send(args, opts).catch((e: unknown) => {
+        chainId = undefined;
+        throw e;
+      });
+      return chainId;
+    }) as typeof t.request;
+    return { ...t, request };
+  }) as Transport;
+}
+
 export function viemChainReader(
   rpcUrls: Record<string /* CAIP-2 */, string>,
   timeoutMs = 5_000,
@@ -41,7 +65,7 @@ export function viemChainReader(
         nativeCurrency: { name: 'native', symbol: 'ETH', decimals: 18 },
         rpcUrls: { default: { http: [url] } },
       });
-      c = createPublicClient({ chain: def, transport: http(url, { timeout: timeoutMs, retryCount: 0 }) });
+      c = createPublicClient({ chain: def, transport: rpcTransport(url, timeoutMs) });
       clients.set(chain, c);
     }
     return c;

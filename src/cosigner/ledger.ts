@@ -22,7 +22,13 @@ export interface LedgerRow {
   result: SignatureResult;
 }
 
-export async function findSigned(tx: Queryable, intentId: string): Promise<LedgerRow | undefined> {
+/** The ledger rows of these intents (one statement for a whole batch), by intent id. */
+export async function findSignedMany(
+  tx: Queryable,
+  intentIds: readonly string[],
+): Promise<Map<string, LedgerRow>> {
+  const out = new Map<string, LedgerRow>();
+  if (intentIds.length === 0) return out;
   const { rows } = await tx.query<{
     intent_id: string;
     intent_digest: string;
@@ -32,20 +38,23 @@ export async function findSigned(tx: Queryable, intentId: string): Promise<Ledge
     result: SignatureResult;
   }>(
     `SELECT intent_id, intent_digest, tx_kind, tx_hash, request_tx_digest, result
-       FROM cosigner_ledger WHERE intent_id = $1`,
-    [intentId],
+       FROM cosigner_ledger WHERE intent_id = ANY($1::text[])`,
+    [[...new Set(intentIds)]],
   );
-  const r = rows[0];
-  return r
-    ? {
-        intentId: r.intent_id,
-        intentDigest: r.intent_digest,
-        txKind: r.tx_kind,
-        txHash: r.tx_hash,
-        requestTxDigest: r.request_tx_digest,
-        result: r.result,
-      }
-    : undefined;
+  for (const r of rows)
+    out.set(r.intent_id, {
+      intentId: r.intent_id,
+      intentDigest: r.intent_digest,
+      txKind: r.tx_kind,
+      txHash: r.tx_hash,
+      requestTxDigest: r.request_tx_digest,
+      result: r.result,
+    });
+  return out;
+}
+
+export async function findSigned(tx: Queryable, intentId: string): Promise<LedgerRow | undefined> {
+  return (await findSignedMany(tx, [intentId])).get(intentId);
 }
 
 /** Spend keys already consumed, with the intent and transaction that consumed them. */
@@ -143,47 +152,60 @@ export class LedgerCache {
 const SELECT_LEDGER = `SELECT seq, intent_id, wallet, chain, asset, destination, amount, requested_by, signed_at
   FROM cosigner_ledger`;
 
-export async function recordSigned(
-  tx: Queryable,
-  e: {
-    intent: Intent;
-    intentDigest: string;
-    txKind: string;
-    txHash: string;
-    requestTxDigest: string;
-    spendKeys: readonly string[];
-    result: SignatureResult;
-    at: string;
-  },
-): Promise<void> {
-  const i = e.intent;
+export interface SignedRecord {
+  intent: Intent;
+  intentDigest: string;
+  txKind: string;
+  txHash: string;
+  requestTxDigest: string;
+  spendKeys: readonly string[];
+  result: SignatureResult;
+  at: string;
+}
+
+/**
+ * Records signed transactions with two multi-row statements (ledger rows in the given order — their
+ * `seq` is the commit order the velocity cache relies on — then every spend key). Values travel as
+ * bound arrays unnested by the database: no SQL text is built from data.
+ */
+export async function recordSignedMany(tx: Queryable, records: readonly SignedRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const col = (f: (r: SignedRecord) => string) => records.map(f);
   await tx.query(
     `INSERT INTO cosigner_ledger (intent_id, intent_digest, wallet, chain, asset, destination, amount,
        requested_by, tx_kind, tx_hash, result, signed_at, request_tx_digest)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+     SELECT id, dg, w, c, a, d, am, rb, k, h, r::jsonb, s::timestamptz, rt
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+            WITH ORDINALITY AS u(id, dg, w, c, a, d, am, rb, k, h, r, s, rt, ord)
+      ORDER BY ord`,
     [
-      i.id,
-      e.intentDigest,
-      i.wallet,
-      i.chain,
-      i.asset,
-      i.destination,
-      i.amount,
-      i.requestedBy,
-      e.txKind,
-      e.txHash,
-      JSON.stringify(e.result),
-      e.at,
-      e.requestTxDigest,
+      col((r) => r.intent.id),
+      col((r) => r.intentDigest),
+      col((r) => r.intent.wallet),
+      col((r) => r.intent.chain),
+      col((r) => r.intent.asset),
+      col((r) => r.intent.destination),
+      col((r) => r.intent.amount),
+      col((r) => r.intent.requestedBy),
+      col((r) => r.txKind),
+      col((r) => r.txHash),
+      col((r) => JSON.stringify(r.result)),
+      col((r) => r.at),
+      col((r) => r.requestTxDigest),
     ],
   );
-  for (const k of e.spendKeys) {
-    await tx.query('INSERT INTO cosigner_spends (spend_key, intent_id, tx_hash) VALUES ($1, $2, $3)', [
-      k,
-      i.id,
-      e.txHash,
-    ]);
-  }
+  const spends = records.flatMap((r) => r.spendKeys.map((k) => [k, r.intent.id, r.txHash] as const));
+  if (spends.length === 0) return;
+  await tx.query(
+    `INSERT INTO cosigner_spends (spend_key, intent_id, tx_hash)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[])`,
+    [spends.map((x) => x[0]), spends.map((x) => x[1]), spends.map((x) => x[2])],
+  );
+}
+
+export async function recordSigned(tx: Queryable, e: SignedRecord): Promise<void> {
+  await recordSignedMany(tx, [e]);
 }
 
 export async function ledgerCount(db: Queryable): Promise<number> {

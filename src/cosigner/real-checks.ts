@@ -137,7 +137,7 @@ export function realChecks(o: RealChecksOptions): CosignerChecks {
       return r.ok ? ok({ approvers: r.approvers }) : r;
     },
 
-    async verifyTx(intent, tx, trust) {
+    async verifyTx(intent, tx, trust, ctx) {
       const t = prepared(trust);
       const wallet = t.wallets.get(intent.wallet);
       if (!wallet) return fail('WALLET_UNKNOWN', 'intent names a wallet not in the trust bundle');
@@ -169,7 +169,10 @@ export function realChecks(o: RealChecksOptions): CosignerChecks {
             'Safe transaction fields are invalid',
           );
         }
-        const state = await o.evm.safeState(w.chain, w.config.address);
+        const evm = o.evm;
+        const state = await memoized(ctx.memo, `safe:${w.chain}:${w.config.address.toLowerCase()}`, () =>
+          evm.safeState(w.chain, w.config.address),
+        );
         if (!state.ok) return state;
         const v = verifySafeTransaction(intent, fields, w, state.value, t.assets);
         if (!v.ok) return v;
@@ -184,7 +187,10 @@ export function realChecks(o: RealChecksOptions): CosignerChecks {
         const w = wallet.evm;
         if (w.config.address.toLowerCase() !== me)
           return fail('KEY_NOT_OWNER', 'this co-signer key is not the hot wallet key');
-        const state = await o.evm.hotState(w.chain, w.config.address);
+        const evm = o.evm;
+        const state = await memoized(ctx.memo, `hot:${w.chain}:${w.config.address.toLowerCase()}`, () =>
+          evm.hotState(w.chain, w.config.address),
+        );
         if (!state.ok) return state;
         const v = verifyHotTransaction(intent, tx.unsignedTx as Hex, w, state.value, t.assets);
         if (!v.ok) return v;
@@ -200,6 +206,20 @@ export function realChecks(o: RealChecksOptions): CosignerChecks {
       return fail('WALLET_TYPE_MISMATCH', 'transaction kind does not match the wallet type');
     },
   };
+}
+
+/**
+ * One chain read per key per request: every item of a batch that spends from the same Safe is
+ * checked against the same state (read once, at one block). The memo belongs to the request.
+ */
+function memoized<T>(memo: Map<string, Promise<unknown>> | undefined, key: string, read: () => Promise<T>) {
+  if (!memo) return read();
+  let p = memo.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = read();
+    memo.set(key, p);
+  }
+  return p;
 }
 
 export type { Result };

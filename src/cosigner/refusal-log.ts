@@ -51,31 +51,52 @@ export async function appendRefusal(
   db: Db,
   e: Omit<RefusalEntry, 'seq'>,
 ): Promise<RefusalEntry & { hash: string }> {
+  const [one] = await appendRefusals(db, [e]);
+  return one!;
+}
+
+/**
+ * Appends refusals in order, in one transaction under the lock: the head is read once, each hash
+ * links to the one before it (the previous entry of this call for all but the first), and all rows
+ * go in with one statement — the chain is the same as appending them one by one.
+ */
+export async function appendRefusals(
+  db: Db,
+  entries: readonly Omit<RefusalEntry, 'seq'>[],
+): Promise<(RefusalEntry & { hash: string; prevHash: string })[]> {
+  if (entries.length === 0) return [];
   return db.transaction(async (tx: Queryable) => {
     await advisoryXactLock(tx, REFUSAL_LOCK);
     const { rows } = await tx.query<{ seq: string | number; hash: string }>(
       'SELECT seq, hash FROM cosigner_refusals ORDER BY seq DESC LIMIT 1',
     );
-    const prev = rows[0];
-    const entry: RefusalEntry = { ...e, seq: prev ? Number(prev.seq) + 1 : 1 };
-    const prevHash = prev?.hash ?? GENESIS_HASH;
-    const hash = refusalHash(prevHash, entry);
+    let seq = rows[0] ? Number(rows[0].seq) : 0;
+    let prevHash = rows[0]?.hash ?? GENESIS_HASH;
+    const out: (RefusalEntry & { hash: string; prevHash: string })[] = [];
+    for (const e of entries) {
+      const entry: RefusalEntry = { ...e, seq: ++seq };
+      const hash = refusalHash(prevHash, entry);
+      out.push({ ...entry, hash, prevHash });
+      prevHash = hash;
+    }
     await tx.query(
       `INSERT INTO cosigner_refusals (seq, at, code, step, intent_id, request_digest, details, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+       SELECT s, a, c, st, i, rd, d::jsonb, ph, h
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[]) AS u(s, a, c, st, i, rd, d, ph, h)`,
       [
-        entry.seq,
-        entry.at,
-        entry.code,
-        entry.step,
-        entry.intentId,
-        entry.requestDigest,
-        JSON.stringify(entry.details),
-        prevHash,
-        hash,
+        out.map((x) => x.seq),
+        out.map((x) => x.at),
+        out.map((x) => x.code),
+        out.map((x) => x.step),
+        out.map((x) => x.intentId),
+        out.map((x) => x.requestDigest),
+        out.map((x) => JSON.stringify(x.details)),
+        out.map((x) => x.prevHash),
+        out.map((x) => x.hash),
       ],
     );
-    return { ...entry, hash };
+    return out;
   });
 }
 

@@ -4,10 +4,11 @@ import { COSIGNER_PATHS, type CosignerStatus, type Refusal } from '../core/auth/
 import { verifySignedRequest } from '../core/auth/request.ts';
 import { ledgerCount, recordNonce } from './ledger.ts';
 import { handleSign, type PipelineDeps, unauthenticatedRefusals } from './pipeline.ts';
+import { handleSignBatch } from './pipeline-batch.ts';
 import { verifyRefusalLog } from './refusal-log.ts';
 
 /**
- * The co-signer's narrow HTTP API: `POST /v1/sign` and `GET /v1/status`, nothing else (no admin
+ * The co-signer's narrow HTTP API: `POST /v1/sign`, `POST /v1/sign-batch` and `GET /v1/status`, nothing else (no admin
  * endpoints: configuration changes arrive only as admin-signed trust bundles). Bodies are taken
  * as raw bytes — the signed-request digest is over exactly those bytes, and the pipeline parses
  * them itself with duplicate keys refused.
@@ -30,11 +31,16 @@ export function buildServer(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.post(COSIGNER_PATHS.sign, async (req, reply) => {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const out = await handleSign(deps, { method: req.method, path: req.url, body, headers: req.headers });
-    return reply.code(out.status).type('application/json').send(out.body);
-  });
+  for (const [path, handle] of [
+    [COSIGNER_PATHS.sign, handleSign],
+    [COSIGNER_PATHS.signBatch, handleSignBatch],
+  ] as const) {
+    app.post(path, async (req, reply) => {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const out = await handle(deps, { method: req.method, path: req.url, body, headers: req.headers });
+      return reply.code(out.status).type('application/json').send(out.body);
+    });
+  }
 
   app.get(COSIGNER_PATHS.status, async (req, reply) => {
     const nowMs = deps.now();

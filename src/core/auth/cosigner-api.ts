@@ -7,12 +7,20 @@ import { signRequest } from './request.ts';
  * neither imports the other. Both ends parse strictly (`.strict()`: an unknown field is refused,
  * never ignored — a field the co-signer ignores is a field an attacker can use).
  *
- *   POST /v1/sign    body: SignRequest    → 200 SignResponse (ok: true) | 4xx/5xx Refusal (ok: false)
- *   GET  /v1/status                      → 200 CosignerStatus
+ *   POST /v1/sign        body: SignRequest       → 200 SignResponse (ok: true) | 4xx/5xx Refusal (ok: false)
+ *   POST /v1/sign-batch  body: SignBatchRequest  → 200 SignBatchResponse | 4xx/5xx Refusal (whole request)
+ *   GET  /v1/status                             → 200 CosignerStatus
  *
  * Both are authenticated with a signed request (request.ts); the body digest binds the body.
  */
-export const COSIGNER_PATHS = { sign: '/v1/sign', status: '/v1/status' } as const;
+export const COSIGNER_PATHS = {
+  sign: '/v1/sign',
+  signBatch: '/v1/sign-batch',
+  status: '/v1/status',
+} as const;
+
+/** Most items in one `/v1/sign-batch` request (a larger batch is refused whole: BATCH_TOO_LARGE). */
+export const MAX_SIGN_BATCH = 64;
 
 const HEX = /^0x[0-9a-fA-F]*$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -157,6 +165,32 @@ export type CosignerStatus = z.infer<typeof cosignerStatusSchema>;
 export const signOutcomeSchema = z.union([signResponseSchema, refusalSchema]);
 
 /**
+ * `POST /v1/sign-batch`: many sign requests in one authenticated round trip. Each item is judged
+ * exactly as `/v1/sign` would judge it alone; the answer carries one outcome per item, in order.
+ */
+export const signBatchRequestSchema = z
+  .object({ items: z.array(signRequestSchema).min(1).max(MAX_SIGN_BATCH) })
+  .strict();
+export type SignBatchRequest = z.infer<typeof signBatchRequestSchema>;
+
+/**
+ * The envelope only (items left opaque): the co-signer parses each item on its own so that one
+ * malformed item is refused alone, like the same bytes sent to `/v1/sign`.
+ */
+export const signBatchEnvelopeSchema = z
+  .object({ items: z.array(z.unknown()).min(1).max(MAX_SIGN_BATCH) })
+  .strict();
+
+export const signBatchResponseSchema = z
+  .object({
+    ok: z.literal(true),
+    cosigner: z.string(),
+    results: z.array(signOutcomeSchema).min(1).max(MAX_SIGN_BATCH),
+  })
+  .strict();
+export type SignBatchResponse = z.infer<typeof signBatchResponseSchema>;
+
+/**
  * Refusals about timing or the co-signer's own state, not the request's content: the same request
  * may succeed later (send it again with a fresh signed-request timestamp and nonce). Every other
  * code is final for that content. `DELAY_NOT_ELAPSED` carries `details.retryAfterMs`.
@@ -181,23 +215,41 @@ export function buildSignHttpRequest(
   cosignerId: string,
   request: SignRequest,
   clock: { timestampMs: number; nonce: Uint8Array },
-): { method: 'POST'; path: string; headers: Record<string, string>; body: string } {
-  const body = JSON.stringify(signRequestSchema.parse(request));
+): SignedPost {
+  return signedPost(key, cosignerId, COSIGNER_PATHS.sign, signRequestSchema.parse(request), clock);
+}
+
+/** Same as buildSignHttpRequest for `POST /v1/sign-batch` (1..MAX_SIGN_BATCH items). */
+export function buildSignBatchHttpRequest(
+  key: { keyId: string; privateKey: KeyObject },
+  cosignerId: string,
+  items: readonly SignRequest[],
+  clock: { timestampMs: number; nonce: Uint8Array },
+): SignedPost {
+  const body = signBatchRequestSchema.parse({ items });
+  return signedPost(key, cosignerId, COSIGNER_PATHS.signBatch, body, clock);
+}
+
+type SignedPost = { method: 'POST'; path: string; headers: Record<string, string>; body: string };
+
+function signedPost(
+  key: { keyId: string; privateKey: KeyObject },
+  cosignerId: string,
+  path: string,
+  parsed: unknown,
+  clock: { timestampMs: number; nonce: Uint8Array },
+): SignedPost {
+  const body = JSON.stringify(parsed);
   const headers = signRequest(key.privateKey, {
     keyId: key.keyId,
     audience: cosignerId,
     method: 'POST',
-    path: COSIGNER_PATHS.sign,
+    path,
     body,
     timestampMs: clock.timestampMs,
     nonce: clock.nonce,
   });
-  return {
-    method: 'POST',
-    path: COSIGNER_PATHS.sign,
-    headers: { ...headers, 'content-type': 'application/json' },
-    body,
-  };
+  return { method: 'POST', path, headers: { ...headers, 'content-type': 'application/json' }, body };
 }
 
 /** Signed headers for `GET /v1/status` (empty body). */
