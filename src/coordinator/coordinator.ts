@@ -102,6 +102,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
   const engine = new WorkflowEngine({
     db: o.db,
     intents,
+    audit: o.audit,
     outbox,
     approvals,
     alerts,
@@ -118,7 +119,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     clock,
     ...(o.worker?.id ? { id: o.worker.id } : {}),
     pollMs: o.worker?.pollMs ?? 250,
-    batch: o.worker?.batch ?? 16,
+    batch: o.worker?.batch ?? 32,
     visibilityMs: o.worker?.visibilityMs ?? 60_000,
     onError: (e, kind) => o.logger?.error({ err: e, job: kind }, 'workflow step failed'),
   });

@@ -1,25 +1,33 @@
-import type { SignatureResult, SignRequest, TxPayload } from '../../core/auth/index.ts';
+import type { TxPayload } from '../../core/auth/index.ts';
 import { type Intent, parseIntent } from '../../core/intent/index.ts';
-import type { IntentEvent } from '../../core/workflow/states.ts';
 import type { Db, Queryable } from '../../store/db.ts';
 import type { AlertStore } from '../../store/workflow/alerts.ts';
 import type { ApprovalStore } from '../../store/workflow/approvals.ts';
-import type { IntentRecord, IntentStore } from '../../store/workflow/intents.ts';
-import type { Outbox } from '../../store/workflow/outbox.ts';
-import { type EnqueueInput, enqueueInTx, type Job } from '../../store/workflow/queue.ts';
+import type { AuditAppender } from '../../store/workflow/audit-port.ts';
+import {
+  fromRow,
+  type IntentRecord,
+  type IntentRow,
+  type IntentStore,
+  type TransitionInput,
+} from '../../store/workflow/intents.ts';
+import { IntentBatch, type TransitionItem } from '../../store/workflow/intents-batch.ts';
+import { type Outbox, OutboxBatch, type OutboxView } from '../../store/workflow/outbox.ts';
+import type { EnqueueInput, Job, JobOutcome } from '../../store/workflow/queue.ts';
 import type { CosignerPort } from '../cosigner-client.ts';
 import type { ChainPort, PolicyPort, WalletRoute, WorkflowDecision, WorkflowMetrics } from './ports.ts';
+import { broadcastMany, confirmMany, signMany } from './sign-steps.ts';
 
 /**
- * The workflow's background steps, one per job kind. Every handler first re-reads the intent and
- * does nothing unless it is in the state the step belongs to, so a job that runs twice (lease
- * expired, process killed after the effect but before completing the job) is harmless; effects
- * outside the database go through the outbox so a rerun repeats the same bytes, never new ones.
+ * The workflow's background steps, one per job kind, each run on a BATCH of claimed jobs with a
+ * fixed number of statements per batch (reads with `= ANY`, one transaction of multi-row writes):
+ * per-intent round trips were what bounded throughput. Every step first re-reads its intents and
+ * does nothing for one that is not in the state the step belongs to, so a job that runs twice
+ * (lease expired, process killed after the effect but before completing the job) is harmless;
+ * effects outside the database go through the outbox so a rerun repeats the same bytes, never new
+ * ones. Within a batch, intents are independent: one intent's failure never fails another.
  */
-export type StepOutcome =
-  | { kind: 'done' }
-  | { kind: 'retry'; code: string; message: string }
-  | { kind: 'snooze'; until: Date };
+export type StepOutcome = JobOutcome;
 
 export const JOB = {
   evaluate: 'evaluate',
@@ -29,22 +37,24 @@ export const JOB = {
   confirm: 'confirm',
 } as const;
 
-const SYSTEM = 'coordinator';
-const DONE: StepOutcome = { kind: 'done' };
-const UNSIGNED = 'unsigned_tx';
-const BROADCAST = 'broadcast';
+export const SYSTEM = 'coordinator';
+export const DONE: StepOutcome = { kind: 'done' };
+export const UNSIGNED = 'unsigned_tx';
 /**
- * Safety net of a build waiting for its wallet's slot: wakeNextBuild normally brings the oldest
+ * Safety net of a build waiting for its wallet's slot: wakeNextBuilds normally brings the oldest
  * waiter forward, but a wake that lands while the waiter is still writing its own snooze is lost,
  * and then this bounds the delay.
  */
 const WALLET_BUSY_RECHECK_MS = 5000;
 /** How long a build waits when another build of the same wallet holds the lock right now. */
 const BUILD_CONTENDED_MS = 200;
+const WALLET_LOCK_CLASS = 1129534292;
 
 export interface EngineDeps {
   db: Db;
   intents: IntentStore;
+  /** The audit log the batched transitions stage their entries in (same as IntentStore's). */
+  audit: AuditAppender;
   outbox: Outbox;
   approvals: ApprovalStore;
   alerts: AlertStore;
@@ -68,109 +78,163 @@ export const evaluateJob = (intentId: string): EnqueueInput => ({
   dedupKey: `evaluate:${intentId}`,
 });
 
-export class WorkflowEngine {
-  constructor(private readonly d: EngineDeps) {}
+/** A claimed job with its intent as read at the start of the batch. */
+export interface Claimed {
+  job: Job;
+  rec: IntentRecord;
+}
 
+/** Everything the step functions share: deps plus the batch stores. */
+export interface StepContext extends EngineDeps {
+  batch: IntentBatch;
+  outboxes: OutboxBatch;
+  /** Fail events for one intent (typed code, in the failure column and history). */
+  failEvents(code: string, message: string, details?: Record<string, unknown>): TransitionInput[];
+  wakeNextBuilds(wallets: Iterable<string>, q?: Queryable): Promise<void>;
+}
+
+export class WorkflowEngine {
+  private readonly ctx: StepContext;
+
+  constructor(private readonly d: EngineDeps) {
+    this.ctx = {
+      ...d,
+      batch: new IntentBatch(d.audit),
+      outboxes: new OutboxBatch(d.db),
+      failEvents: (code, message, details) => [
+        { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
+      ],
+      wakeNextBuilds: (wallets, q) => this.wakeNextBuilds(wallets, q),
+    };
+  }
+
+  /** One job (tests, `custos demo`): the batch path with a batch of one. */
   async handle(job: Job): Promise<StepOutcome> {
-    const intentId = String(job.payload.intentId);
-    const rec = await this.d.intents.get(intentId);
-    if (!rec) return DONE;
-    const now = this.d.clock();
-    switch (job.kind) {
-      case JOB.evaluate:
-        return this.evaluate(rec, now);
-      case JOB.build:
-        return this.build(rec, now);
-      case JOB.sign:
-        return this.sign(rec, now);
-      case JOB.broadcast:
-        return this.broadcast(rec, now);
-      case JOB.confirm:
-        return this.confirm(rec, now);
-      default:
-        return { kind: 'retry', code: 'UNKNOWN_JOB', message: `no handler for ${job.kind}` };
+    return (await this.handleBatch(job.kind, [job])).get(job.id) ?? DONE;
+  }
+
+  /** Runs one kind's step on many claimed jobs; returns each job's outcome by job id. */
+  async handleBatch(kind: string, jobs: readonly Job[]): Promise<Map<string, StepOutcome>> {
+    const out = new Map<string, StepOutcome>();
+    const recs = await this.load(jobs.map((j) => String(j.payload.intentId)));
+    const claimed: Claimed[] = [];
+    for (const job of jobs) {
+      const rec = recs.get(String(job.payload.intentId));
+      if (rec) claimed.push({ job, rec });
+      else out.set(job.id, DONE);
     }
+    if (claimed.length === 0) return out;
+    const now = this.d.clock();
+    let results: Map<string, StepOutcome>;
+    switch (kind) {
+      case JOB.evaluate:
+        results = await this.evaluate(claimed, now);
+        break;
+      case JOB.build:
+        results = await this.build(claimed, now);
+        break;
+      case JOB.sign:
+        results = await signMany(this.ctx, claimed, now);
+        break;
+      case JOB.broadcast:
+        results = await broadcastMany(this.ctx, claimed, now);
+        break;
+      case JOB.confirm:
+        results = await confirmMany(this.ctx, claimed, now);
+        break;
+      default:
+        for (const c of claimed)
+          out.set(c.job.id, { kind: 'retry', code: 'UNKNOWN_JOB', message: `no handler for ${kind}` });
+        return out;
+    }
+    for (const c of claimed) out.set(c.job.id, results.get(c.job.id) ?? DONE);
+    return out;
+  }
+
+  private async load(ids: string[], q: Queryable = this.d.db): Promise<Map<string, IntentRecord>> {
+    const { rows } = await q.query<IntentRow>('SELECT * FROM wf_intents WHERE id = ANY($1::uuid[])', [ids]);
+    return new Map(rows.map((r) => [r.id, fromRow(r)]));
   }
 
   /** Moves an intent to `failed` with a typed code (ignored if it already moved on). */
   async failIntent(rec: IntentRecord, code: string, message: string, details?: Record<string, unknown>) {
-    const r = await this.d.intents.transition(
-      rec.id,
-      { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
-      this.d.clock(),
+    const r = await this.d.db.transaction((tx) =>
+      this.ctx.batch.transitionManyInTx(
+        tx,
+        [{ id: rec.id, events: this.ctx.failEvents(code, message, details) }],
+        this.d.clock(),
+      ),
     );
-    await this.wakeNextBuild(rec.wallet);
-    return r;
+    await this.wakeNextBuilds([rec.wallet]);
+    return r.get(rec.id)!;
   }
 
   /**
-   * The wallet's slot is free again (its holder is final): bring the oldest waiting build forward
-   * instead of having every waiter poll (which would cost a transaction per waiter per interval).
+   * These wallets' slots may be free again (their holder is final): bring each one's oldest
+   * waiting build forward instead of having every waiter poll (a transaction per waiter per
+   * interval). One statement for any number of wallets.
    */
-  async wakeNextBuild(wallet: string): Promise<void> {
+  async wakeNextBuilds(wallets: Iterable<string>, q: Queryable = this.d.db): Promise<void> {
+    const list = [...new Set(wallets)];
+    if (list.length === 0) return;
     const now = this.d.clock().toISOString();
-    await this.d.db.query(
+    await q.query(
       `UPDATE wf_jobs SET run_at = $2, updated_at = $2
-       WHERE status = 'queued' AND kind = 'build' AND dedup_key IN (
-         SELECT 'build:' || i.id FROM wf_intents i
-         WHERE i.wallet = $1 AND i.state IN ('building', 'delayed')
-         ORDER BY i.created_at, i.id LIMIT 1)`,
-      [wallet, now],
+       WHERE status = 'queued' AND kind = 'build' AND run_at > $2 AND dedup_key IN (
+         SELECT DISTINCT ON (i.wallet) 'build:' || i.id FROM wf_intents i
+         WHERE i.wallet = ANY($1::text[]) AND i.state IN ('building', 'delayed')
+         ORDER BY i.wallet, i.created_at, i.id)`,
+      [list, now],
     );
   }
 
-  private async evaluate(rec: IntentRecord, now: Date): Promise<StepOutcome> {
-    if (rec.state !== 'requested') return DONE;
-    if (now >= rec.expiresAt) return this.simple(rec, 'expire', now);
-    if (!this.d.policy) {
-      await this.failIntent(
-        rec,
+  /** Policy for each intent in `requested`; allowed ones go straight on to building (or a delay). */
+  private async evaluate(claimed: Claimed[], now: Date): Promise<Map<string, StepOutcome>> {
+    const items: TransitionItem[] = [];
+    for (const { rec } of claimed) {
+      if (rec.state !== 'requested') continue;
+      if (now >= rec.expiresAt) {
+        items.push({ id: rec.id, events: [{ event: 'expire', actor: SYSTEM }] });
+        continue;
+      }
+      const events = await this.decide(rec, now);
+      items.push({ id: rec.id, events });
+    }
+    await this.d.db.transaction((tx) => this.ctx.batch.transitionManyInTx(tx, items, now));
+    return new Map();
+  }
+
+  private async decide(rec: IntentRecord, now: Date): Promise<TransitionInput[]> {
+    if (!this.d.policy)
+      return this.ctx.failEvents(
         'POLICY_UNAVAILABLE',
         'no policy engine is configured: refusing (fail closed)',
       );
-      return DONE;
-    }
-    const intent = parseIntent(JSON.parse(rec.intentJson));
     const t0 = performance.now();
     let decision: WorkflowDecision;
     try {
-      decision = await this.d.policy.evaluate(intent, now);
+      decision = await this.d.policy.evaluate(parseIntent(JSON.parse(rec.intentJson)), now);
     } catch (e) {
-      await this.failIntent(rec, 'POLICY_ERROR', e instanceof Error ? e.message : String(e));
-      return DONE;
+      return this.ctx.failEvents('POLICY_ERROR', e instanceof Error ? e.message : String(e));
     }
     this.d.metrics?.decisionSeconds((performance.now() - t0) / 1000);
     if (decision.decision === 'block') {
-      await this.d.intents.transition(
-        rec.id,
+      const message = decision.reasons.join('; ') || 'blocked by policy';
+      return [
         {
           event: 'policy_blocked',
           actor: 'policy',
           decision,
-          failure: { code: 'POLICY_BLOCKED', message: decision.reasons.join('; ') || 'blocked by policy' },
+          failure: { code: 'POLICY_BLOCKED', message },
         },
-        now,
-      );
-      return DONE;
+      ];
     }
-    if (decision.decision === 'approve') {
-      await this.d.intents.transition(
-        rec.id,
-        { event: 'policy_requires_approval', actor: 'policy', decision },
-        now,
-      );
-      return DONE;
-    }
-    await this.d.db.transaction(async (tx) => {
-      const r = await this.d.intents.transitionInTx(
-        tx,
-        rec.id,
-        { event: 'policy_allowed', actor: 'policy', decision },
-        now,
-      );
-      if (r.ok) await this.afterApprovedInTx(tx, r.value, decision, now);
-    });
-    return DONE;
+    if (decision.decision === 'approve')
+      return [{ event: 'policy_requires_approval', actor: 'policy', decision }];
+    return [
+      { event: 'policy_allowed', actor: 'policy', decision },
+      ...this.afterApprovedEvents(rec.id, decision, now),
+    ];
   }
 
   /** approved → delayed (time lock) or building, in the caller's transaction. */
@@ -180,410 +244,201 @@ export class WorkflowEngine {
     decision: WorkflowDecision,
     now: Date,
   ): Promise<void> {
+    await this.ctx.batch.transitionManyInTx(
+      tx,
+      [{ id: rec.id, events: this.afterApprovedEvents(rec.id, decision, now) }],
+      now,
+    );
+  }
+
+  private afterApprovedEvents(id: string, decision: WorkflowDecision, now: Date): TransitionInput[] {
     const buildJob = (runAt?: Date): EnqueueInput => ({
       kind: JOB.build,
-      payload: { intentId: rec.id },
-      dedupKey: `build:${rec.id}`,
+      payload: { intentId: id },
+      dedupKey: `build:${id}`,
       ...(runAt ? { runAt } : {}),
     });
     if (decision.delayMs > 0) {
       const notBefore = new Date(now.getTime() + decision.delayMs);
-      await this.d.intents.transitionInTx(
-        tx,
-        rec.id,
-        { event: 'delay_started', actor: 'policy', notBefore, enqueue: [buildJob(notBefore)] },
-        now,
-      );
-      return;
+      return [{ event: 'delay_started', actor: 'policy', notBefore, enqueue: [buildJob(notBefore)] }];
     }
-    await this.d.intents.transitionInTx(
-      tx,
-      rec.id,
-      { event: 'build_started', actor: SYSTEM, enqueue: [buildJob()] },
-      now,
-    );
-  }
-
-  private async build(rec: IntentRecord, now: Date): Promise<StepOutcome> {
-    if (rec.state === 'delayed') {
-      if (rec.notBefore && now < rec.notBefore) return { kind: 'snooze', until: rec.notBefore };
-      const r = await this.simple(rec, 'delay_elapsed', now);
-      if (r.kind !== 'done') return r;
-      const again = await this.d.intents.get(rec.id);
-      if (!again) return DONE;
-      rec = again;
-    }
-    if (rec.state !== 'building') return DONE;
-    if (now >= rec.expiresAt) return this.simple(rec, 'expire', now);
-    const wallet = this.d.wallets.get(rec.wallet);
-    if (!wallet) {
-      await this.failIntent(rec, 'UNKNOWN_WALLET', 'no wallet route for this intent');
-      return DONE;
-    }
-    const chain = this.d.chains.get(rec.chain);
-    const existing = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
-    if (!existing && !chain) {
-      await this.failIntent(
-        rec,
-        'CHAIN_UNAVAILABLE',
-        `no transaction builder for ${rec.chain}: refusing (fail closed)`,
-      );
-      return DONE;
-    }
-    // One transaction in flight per wallet. Co-signers sign only the wallet's current nonce (Safe
-    // nonce / account nonce) and never two transactions for one nonce (I8): a second intent built
-    // while the first is unconfirmed would get the same nonce and be refused. So the wallet's
-    // "slot" is taken here, under a per-wallet advisory lock, in the same transaction that
-    // freezes the unsigned transaction and moves the intent to signing; it frees itself when the
-    // holder reaches a terminal state.
-    // Woken by wakeNextBuild when the holder is final; the timer is only a safety net.
-    const waitForSlot: StepOutcome = {
-      kind: 'snooze',
-      until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? WALLET_BUSY_RECHECK_MS)),
-    };
-    // Cheap look first, without a connection held on the lock: most waiters stop here.
-    if (await this.walletBusy(this.d.db, rec)) return waitForSlot;
-    const outcome = await this.d.db.transaction(async (tx): Promise<StepOutcome | 'built'> => {
-      // Never block a pooled connection on another build of this wallet: if one is building right
-      // now it will hold the slot when it commits, so look again shortly.
-      const { rows: lock } = await tx.query<{ ok: boolean }>(
-        'SELECT pg_try_advisory_xact_lock(1129534292, hashtext($1)) AS ok',
-        [`wallet:${rec.wallet}`],
-      );
-      if (!lock[0]?.ok) return { kind: 'snooze', until: new Date(now.getTime() + BUILD_CONTENDED_MS) };
-      if (await this.walletBusy(tx, rec)) return waitForSlot;
-      let unsigned = existing;
-      if (!unsigned) {
-        let payload: TxPayload;
-        try {
-          payload = await chain!.build(parseIntent(JSON.parse(rec.intentJson)), tx);
-        } catch (e) {
-          return { kind: 'retry', code: 'BUILD_FAILED', message: e instanceof Error ? e.message : String(e) };
-        }
-        const recorded = await this.d.outbox.record(rec.id, UNSIGNED, payload, now, tx);
-        if (!recorded.ok) return { kind: 'retry', code: recorded.code, message: recorded.message };
-        unsigned = recorded.value;
-      }
-      const r = await this.d.intents.transitionInTx(
-        tx,
-        rec.id,
-        {
-          event: 'built',
-          actor: SYSTEM,
-          details: { txDigest: unsigned.contentDigest },
-          enqueue: [
-            {
-              kind: JOB.sign,
-              payload: { intentId: rec.id },
-              dedupKey: `sign:${rec.id}`,
-              maxAttempts: 10_000,
-            },
-          ],
-        },
-        now,
-      );
-      return r.ok ? 'built' : DONE;
-    });
-    return outcome === 'built' ? DONE : outcome;
-  }
-
-  /** Whether another intent of this wallet holds its slot (built, signing or broadcast). */
-  private async walletBusy(q: Queryable, rec: IntentRecord): Promise<boolean> {
-    const { rows } = await q.query<{ id: string }>(
-      `SELECT i.id FROM wf_intents i
-       WHERE i.wallet = $1 AND i.id <> $2
-         AND i.state IN ('building', 'signing', 'broadcast')
-         AND (i.state IN ('signing', 'broadcast')
-              OR (i.state = 'building' AND EXISTS (
-                    SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx')))
-       LIMIT 1`,
-      [rec.wallet, rec.id],
-    );
-    return rows.length > 0;
-  }
-
-  /** The exact request every co-signer gets for this intent (same bytes on every retry). */
-  async signRequest(rec: IntentRecord): Promise<SignRequest | undefined> {
-    const unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
-    if (!unsigned) return undefined;
-    const approvals = (await this.d.approvals.list(rec.id)).map((a) => a.approval);
-    return {
-      intent: JSON.parse(rec.intentJson),
-      requesterSignature: rec.signature,
-      approvals,
-      tx: unsigned.content,
-    };
+    return [{ event: 'build_started', actor: SYSTEM, enqueue: [buildJob()] }];
   }
 
   /**
-   * Asks every co-signer of the wallet that has not answered yet, in parallel, with the same
-   * recorded request. A refusal by any of them fails the intent (each refusal raises its own
-   * critical alert); a co-signer that cannot be reached makes the job retry with backoff — the
-   * ones that already signed are not asked again, and the one that was down gets the very same
-   * request when it returns (its own ledger refuses a different transaction for this intent).
+   * Freezes the unsigned transaction of each intent whose wallet is free, and moves it to signing.
+   * One transaction in flight per wallet: co-signers sign only the wallet's current nonce (Safe
+   * nonce / account nonce) and never two transactions for one nonce (I8), so a second intent built
+   * while the first is unconfirmed would get the same nonce and be refused. The wallet's "slot" is
+   * taken under a per-wallet advisory lock, in the same transaction that records the unsigned
+   * transaction and moves the intent on; it frees itself when the holder reaches a final state.
    */
-  private async sign(rec: IntentRecord, now: Date): Promise<StepOutcome> {
-    if (rec.state !== 'signing') return DONE;
-    const wallet = this.d.wallets.get(rec.wallet);
-    if (!wallet) {
-      await this.failIntent(rec, 'UNKNOWN_WALLET', 'no wallet route for this intent');
-      return DONE;
+  private async build(claimed: Claimed[], now: Date): Promise<Map<string, StepOutcome>> {
+    const out = new Map<string, StepOutcome>();
+    const fails: TransitionItem[] = [];
+    const elapsed: TransitionItem[] = [];
+    let ready: Claimed[] = [];
+    for (const c of claimed) {
+      const { rec } = c;
+      if (rec.state === 'delayed') {
+        if (rec.notBefore && now < rec.notBefore) out.set(c.job.id, { kind: 'snooze', until: rec.notBefore });
+        else {
+          elapsed.push({ id: rec.id, events: [{ event: 'delay_elapsed', actor: SYSTEM }] });
+          ready.push(c);
+        }
+      } else if (rec.state === 'building') ready.push(c);
     }
-    const fresh = await this.signRequest(rec);
-    if (!fresh) {
-      await this.failIntent(rec, 'OUTBOX_MISSING', 'no unsigned transaction recorded for a signing intent');
-      return DONE;
+    if (elapsed.length > 0) {
+      const r = await this.d.db.transaction((tx) => this.ctx.batch.transitionManyInTx(tx, elapsed, now));
+      ready = ready.flatMap((c) => {
+        if (c.rec.state === 'building') return [c];
+        const moved = r.get(c.rec.id);
+        return moved?.ok ? [{ job: c.job, rec: moved.value }] : [];
+      });
     }
-    const outcomes = await Promise.all(wallet.cosigners.map((c) => this.askOne(rec, c, fresh, now)));
-    const refused = outcomes.find((o) => o.kind === 'refused');
-    if (refused && refused.kind === 'refused') {
-      await this.failIntent(rec, refused.code, refused.message, refused.details);
-      return DONE;
+    const view = await this.ctx.outboxes.view(ready.map((c) => c.rec.id));
+    // Per wallet, the oldest candidate of this batch; the others wait for the slot.
+    const byWallet = new Map<string, Claimed>();
+    const busyWait: StepOutcome = {
+      kind: 'snooze',
+      until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? WALLET_BUSY_RECHECK_MS)),
+    };
+    for (const c of ready) {
+      const { rec } = c;
+      if (now >= rec.expiresAt) {
+        fails.push(item(rec.id, [{ event: 'expire', actor: SYSTEM }]));
+        continue;
+      }
+      if (!this.d.wallets.get(rec.wallet)) {
+        fails.push(item(rec.id, this.ctx.failEvents('UNKNOWN_WALLET', 'no wallet route for this intent')));
+        continue;
+      }
+      if (!view.get(rec.id)?.has(UNSIGNED) && !this.d.chains.get(rec.chain)) {
+        const message = `no transaction builder for ${rec.chain}: refusing (fail closed)`;
+        fails.push(item(rec.id, this.ctx.failEvents('CHAIN_UNAVAILABLE', message)));
+        continue;
+      }
+      const first = byWallet.get(rec.wallet);
+      if (!first || older(rec, first.rec)) {
+        if (first) out.set(first.job.id, busyWait);
+        byWallet.set(rec.wallet, c);
+      } else out.set(c.job.id, busyWait);
     }
-    const down = outcomes.find((o) => o.kind === 'unavailable');
-    if (down && down.kind === 'unavailable') return { kind: 'retry', code: down.code, message: down.message };
-    return this.maybeSigned(rec.id, this.d.clock());
-  }
-
-  private async askOne(
-    rec: IntentRecord,
-    cosignerId: string,
-    fresh: SignRequest,
-    now: Date,
-  ): Promise<
-    | { kind: 'done' }
-    | { kind: 'refused'; code: string; message: string; details: Record<string, unknown> }
-    | { kind: 'unavailable'; code: string; message: string }
-  > {
-    const step = `sign:${cosignerId}`;
-    const existing = await this.d.outbox.get(rec.id, step);
-    if (existing?.status === 'done') return { kind: 'done' };
-    if (existing?.status === 'failed') {
-      const r = existing.result as { code?: string; message?: string } | null;
-      return {
-        kind: 'refused',
-        code: r?.code ?? 'COSIGNER_REFUSED',
-        message: r?.message ?? 'refused',
-        details: { cosigner: cosignerId },
-      };
+    if (fails.length > 0) {
+      await this.d.db.transaction((tx) => this.ctx.batch.transitionManyInTx(tx, fails, now));
+      await this.wakeNextBuilds(claimed.map((c) => c.rec.wallet));
     }
-    const cosigner = this.d.cosigners.get(cosignerId);
-    if (!cosigner) {
-      return {
-        kind: 'refused',
-        code: 'COSIGNER_UNKNOWN',
-        message: `co-signer ${cosignerId} is not configured`,
-        details: {},
-      };
-    }
-    // Resume with the recorded request if there is one; otherwise record it before sending.
-    const req = existing ? (existing.content as SignRequest) : fresh;
-    const recorded = await this.d.outbox.recordAttempt(rec.id, step, req, now);
-    if (!recorded.ok) {
-      await this.d.alerts.raise(
-        {
-          severity: 'critical',
-          code: recorded.code,
-          subject: `intent:${rec.id}`,
-          message: recorded.message,
-          details: recorded.details ?? {},
-        },
-        now,
-      );
-      return {
-        kind: 'refused',
-        code: recorded.code,
-        message: recorded.message,
-        details: recorded.details ?? {},
-      };
-    }
-    const t0 = performance.now();
-    const outcome = await cosigner.sign(req);
-    this.d.metrics?.cosignerSeconds(cosignerId, (performance.now() - t0) / 1000);
-    if (outcome.kind === 'unavailable') return outcome;
-    const later = this.d.clock();
-    if (outcome.kind === 'refused') {
-      this.d.metrics?.cosignerRefusal(cosignerId, outcome.code);
-      await this.d.outbox.settle(rec.id, step, 'failed', outcome, later);
-      const details = {
-        cosigner: cosignerId,
-        code: outcome.code,
-        step: outcome.step,
-        message: outcome.message,
-      };
-      await this.d.alerts.raise(
-        {
-          severity: 'critical',
-          code: 'COSIGNER_REFUSED',
-          subject: `intent:${rec.id}`,
-          message: `co-signer ${cosignerId} refused: ${outcome.code}`,
-          details,
-        },
-        later,
-      );
-      return {
-        kind: 'refused',
-        code: outcome.code,
-        message: `co-signer ${cosignerId} refused: ${outcome.message}`,
-        details,
-      };
-    }
-    await this.d.outbox.settle(rec.id, step, 'done', outcome.response.result, later);
-    return { kind: 'done' };
-  }
-
-  /** Under the intent's row lock: enough signatures → `signed` and the broadcast job. */
-  private async maybeSigned(intentId: string, now: Date): Promise<StepOutcome> {
+    // Cheap look first, without a transaction: most waiters stop here.
+    let candidates = await this.freeOf(this.d.db, [...byWallet.values()], out, busyWait);
+    if (candidates.length === 0) return out;
     await this.d.db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ state: string; wallet: string }>(
-        'SELECT state, wallet FROM wf_intents WHERE id = $1 FOR UPDATE',
-        [intentId],
+      // Never block a pooled connection on another build of a wallet: one that is building right
+      // now will hold the slot when it commits, so look again shortly.
+      const { rows: locks } = await tx.query<{ wallet: string; ok: boolean }>(
+        `SELECT w AS wallet, pg_try_advisory_xact_lock($2, hashtext('wallet:' || w)) AS ok
+         FROM unnest($1::text[]) AS w`,
+        [candidates.map((c) => c.rec.wallet), WALLET_LOCK_CLASS],
       );
-      const row = rows[0];
-      if (row?.state !== 'signing') return;
-      const wallet = this.d.wallets.get(row.wallet);
-      const { rows: done } = await tx.query<{ n: string | number }>(
-        "SELECT count(*) AS n FROM wf_outbox WHERE intent_id = $1 AND step LIKE 'sign:%' AND status = 'done'",
-        [intentId],
+      const locked = new Set(locks.filter((l) => l.ok).map((l) => l.wallet));
+      const contended: StepOutcome = { kind: 'snooze', until: new Date(now.getTime() + BUILD_CONTENDED_MS) };
+      candidates = candidates.filter((c) => locked.has(c.rec.wallet) || !out.set(c.job.id, contended));
+      candidates = await this.freeOf(tx, candidates, out, busyWait);
+      const frozen = await Promise.all(
+        candidates.map(async (c) => {
+          const existing = view.get(c.rec.id)?.get(UNSIGNED);
+          if (existing) return { c, payload: existing.content as TxPayload };
+          try {
+            return { c, payload: await this.d.chains.get(c.rec.chain)!.build(intentOf(c.rec), tx) };
+          } catch (e) {
+            const message = e instanceof Error ? e.message : String(e);
+            out.set(c.job.id, { kind: 'retry', code: 'BUILD_FAILED', message });
+            return undefined;
+          }
+        }),
       );
-      if (!wallet || Number(done[0]!.n) < wallet.threshold) return;
-      await this.d.intents.transitionInTx(
-        tx,
-        intentId,
-        {
-          event: 'signed',
-          actor: SYSTEM,
-          enqueue: [
+      const built = frozen.filter((f) => f !== undefined);
+      const recorded = await this.ctx.outboxes.recordMany(
+        built.map((b) => ({ intentId: b.c.rec.id, step: UNSIGNED, content: b.payload })),
+        now,
+        { q: tx },
+      );
+      const moves: TransitionItem[] = [];
+      built.forEach((b, i) => {
+        const r = recorded[i]!;
+        if (!r.ok) {
+          out.set(b.c.job.id, { kind: 'retry', code: r.code, message: r.message });
+          return;
+        }
+        moves.push({
+          id: b.c.rec.id,
+          events: [
             {
-              kind: JOB.broadcast,
-              payload: { intentId },
-              dedupKey: `broadcast:${intentId}`,
-              maxAttempts: 1000,
+              event: 'built',
+              actor: SYSTEM,
+              details: { txDigest: r.value.contentDigest },
+              enqueue: [
+                {
+                  kind: JOB.sign,
+                  payload: { intentId: b.c.rec.id },
+                  dedupKey: `sign:${b.c.rec.id}`,
+                  maxAttempts: 10_000,
+                },
+              ],
             },
           ],
-        },
-        now,
-      );
-    });
-    return DONE;
-  }
-
-  private async broadcast(rec: IntentRecord, now: Date): Promise<StepOutcome> {
-    if (rec.state !== 'broadcast') return DONE;
-    const chain = this.d.chains.get(rec.chain);
-    const wallet = this.d.wallets.get(rec.wallet);
-    if (!chain || !wallet) {
-      await this.failIntent(rec, 'CHAIN_UNAVAILABLE', `no broadcaster for ${rec.chain}`);
-      return DONE;
-    }
-    let entry = await this.d.outbox.get<{ raw: string; txHash: string }>(rec.id, BROADCAST);
-    if (!entry) {
-      const unsigned = await this.d.outbox.get<TxPayload>(rec.id, UNSIGNED);
-      const sigs: SignatureResult[] = [];
-      for (const c of wallet.cosigners) {
-        const s = await this.d.outbox.get<unknown, SignatureResult>(rec.id, `sign:${c}`);
-        if (s?.status === 'done' && s.result) sigs.push(s.result);
-      }
-      let signed: { raw: string; txHash: string };
-      try {
-        signed = await chain.finalize(
-          parseIntent(JSON.parse(rec.intentJson)),
-          unsigned!.content,
-          sigs.slice(0, wallet.threshold),
-        );
-      } catch (e) {
-        await this.failIntent(rec, 'FINALIZE_FAILED', e instanceof Error ? e.message : String(e));
-        return DONE;
-      }
-      // First recorded signed transaction is the only one ever broadcast for this intent.
-      await this.d.outbox.record(rec.id, BROADCAST, signed, now);
-      entry = await this.d.outbox.get<{ raw: string; txHash: string }>(rec.id, BROADCAST);
-    }
-    if (entry!.status !== 'done') {
-      await this.d.fault?.('before-broadcast', rec);
-      await this.d.outbox.attempt(rec.id, BROADCAST, now);
-      try {
-        await chain.broadcast(entry!.content.raw);
-      } catch (e) {
-        return {
-          kind: 'retry',
-          code: 'BROADCAST_FAILED',
-          message: e instanceof Error ? e.message : String(e),
-        };
-      }
-      await this.d.fault?.('after-broadcast', rec);
-      await this.d.outbox.settle(
-        rec.id,
-        BROADCAST,
-        'done',
-        { txHash: entry!.content.txHash },
-        this.d.clock(),
-      );
-    }
-    await enqueueInTx(
-      this.d.db,
-      {
-        kind: JOB.confirm,
-        payload: { intentId: rec.id },
-        dedupKey: `confirm:${rec.id}`,
-        maxAttempts: 100_000,
-      },
-      now,
-    );
-    return DONE;
-  }
-
-  private async confirm(rec: IntentRecord, now: Date): Promise<StepOutcome> {
-    if (rec.state !== 'broadcast') return DONE;
-    const entry = await this.d.outbox.get<{ raw: string; txHash: string }>(rec.id, BROADCAST);
-    const chain = this.d.chains.get(rec.chain);
-    if (!entry || !chain) return DONE;
-    const s = await chain.status(entry.content.txHash).catch(() => 'pending' as const);
-    if (s === 'pending')
-      return { kind: 'snooze', until: new Date(now.getTime() + (this.d.confirmPollMs ?? 2000)) };
-    if (s === 'failed') {
-      await this.d.alerts.raise(
-        {
-          severity: 'critical',
-          code: 'TX_FAILED',
-          subject: `intent:${rec.id}`,
-          message: 'transaction failed on chain',
-          details: { txHash: entry.content.txHash },
-        },
-        now,
-      );
-      await this.failIntent(rec, 'TX_FAILED', 'transaction reverted or was replaced', {
-        txHash: entry.content.txHash,
+        });
       });
-      return DONE;
-    }
-    await this.d.intents.transition(
-      rec.id,
-      { event: 'confirmed', actor: 'watchtower', details: { txHash: entry.content.txHash } },
-      now,
-    );
-    await this.wakeNextBuild(rec.wallet);
-    return DONE;
+      await this.ctx.batch.transitionManyInTx(tx, moves, now);
+    });
+    return out;
   }
 
-  private async simple(rec: IntentRecord, event: IntentEvent, now: Date): Promise<StepOutcome> {
-    await this.d.intents.transition(rec.id, { event, actor: SYSTEM }, now);
-    return DONE;
+  /**
+   * The candidates whose wallet no OTHER intent holds (built, signing or broadcast); the others
+   * get `wait` as their outcome. One query for the whole batch.
+   */
+  private async freeOf(
+    q: Queryable,
+    candidates: Claimed[],
+    out: Map<string, StepOutcome>,
+    wait: StepOutcome,
+  ): Promise<Claimed[]> {
+    if (candidates.length === 0) return [];
+    const { rows } = await q.query<{ wallet: string }>(
+      `SELECT DISTINCT i.wallet FROM wf_intents i
+       WHERE i.wallet = ANY($1::text[]) AND NOT (i.id = ANY($2::uuid[]))
+         AND i.state IN ('building', 'signing', 'broadcast')
+         AND (i.state IN ('signing', 'broadcast')
+              OR EXISTS (SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx'))`,
+      [candidates.map((c) => c.rec.wallet), candidates.map((c) => c.rec.id)],
+    );
+    const busy = new Set(rows.map((r) => r.wallet));
+    return candidates.filter((c) => !busy.has(c.rec.wallet) || !out.set(c.job.id, wait));
   }
 
   /** Expiry sweep: intents past expiresAt that no signature can still be asked for. */
   async expireDue(limit = 100): Promise<number> {
     const now = this.d.clock();
-    let n = 0;
-    for (const id of await this.d.intents.expiredCandidates(now, limit)) {
-      const r = await this.d.intents.transition(id, { event: 'expire', actor: SYSTEM }, now);
-      if (r.ok) {
-        n++;
-        await this.wakeNextBuild(r.value.wallet);
-      }
-    }
-    return n;
+    const ids = await this.d.intents.expiredCandidates(now, limit);
+    if (ids.length === 0) return 0;
+    const r = await this.d.db.transaction((tx) =>
+      this.ctx.batch.transitionManyInTx(
+        tx,
+        ids.map((id) => ({ id, events: [{ event: 'expire', actor: SYSTEM }] })),
+        now,
+      ),
+    );
+    const expired = [...r.values()].flatMap((x) => (x.ok ? [x.value] : []));
+    await this.wakeNextBuilds(expired.map((x) => x.wallet));
+    return expired.length;
   }
 }
 
-export type { Intent };
+const item = (id: string, events: TransitionInput[]): TransitionItem => ({ id, events });
+
+const older = (a: IntentRecord, b: IntentRecord): boolean =>
+  a.createdAt < b.createdAt || (a.createdAt.getTime() === b.createdAt.getTime() && a.id < b.id);
+
+export const intentOf = (rec: IntentRecord): Intent => parseIntent(JSON.parse(rec.intentJson));
+
+export type { Intent, OutboxView };

@@ -1,28 +1,45 @@
 import { hostname } from 'node:os';
 import type { Job, JobQueue } from '../../store/workflow/queue.ts';
-import type { StepOutcome, WorkflowEngine } from './engine.ts';
+import { JOB, type StepOutcome, type WorkflowEngine } from './engine.ts';
 
 export interface WorkerOptions {
   /** Unique per process: recorded as the lease holder. */
   id?: string;
   pollMs?: number;
+  /** Most jobs of one kind claimed and run together (one batch). */
   batch?: number;
   visibilityMs?: number;
   expirySweepMs?: number;
+  /** How long a lane woken by new work waits for more before claiming (batches form). */
+  lingerMs?: number;
   clock: () => Date;
   onError?: (e: unknown, jobKind: string) => void;
 }
 
+const KINDS = Object.values(JOB);
+/** The lane whose work a finished batch of each kind enqueues (a final intent frees a build slot). */
+const NEXT: Record<string, string | undefined> = {
+  [JOB.evaluate]: JOB.build,
+  [JOB.build]: JOB.sign,
+  [JOB.sign]: JOB.broadcast,
+  [JOB.broadcast]: JOB.confirm,
+  [JOB.confirm]: JOB.build,
+};
+
 /**
- * Polls the durable queue and runs the engine's steps. Any number of workers (in any number of
+ * Polls the durable queue and runs the engine's steps in batches. One lane per job kind: each
+ * claims up to `batch` ready jobs of its kind, runs them as one batch and settles their outcomes
+ * in one statement, so a slow step (a co-signer answering late, a chain RPC) holds back only its
+ * own kind, and a busy kind is never starved by another. Any number of workers (in any number of
  * processes) can run against one database: claims use SKIP LOCKED and leases.
  */
 export class Worker {
   private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  /** Set by poke() and finished jobs while the loop was busy, so the next wait is skipped. */
-  private signalled = false;
+  private lanes: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
+  private readonly laneWakers = new Map<string, () => void>();
+  /** Per lane: poked while busy, so the next wait is skipped. */
+  private readonly signalled = new Map<string, boolean>();
   private lastSweep = 0;
   readonly id: string;
 
@@ -37,19 +54,25 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.run();
+    this.lanes = KINDS.map((kind) => this.lane(kind));
   }
 
-  /** Nudges the loop (after an API call enqueued work) instead of waiting for the next poll. */
+  /** Nudges every lane (after an API call enqueued work) instead of waiting for the poll. */
   poke(): void {
-    this.signalled = true;
-    this.wake?.();
+    for (const k of KINDS) this.signalled.set(k, true);
+    for (const w of [...this.wakers]) w();
+  }
+
+  private pokeLane(kind: string | undefined): void {
+    if (!kind) return;
+    this.signalled.set(kind, true);
+    this.laneWakers.get(kind)?.();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
-    await this.loop;
+    for (const w of [...this.wakers]) w();
+    await Promise.all(this.lanes);
   }
 
   /** Runs ready jobs until none is left (tests and `custos demo`). Returns how many ran. */
@@ -63,92 +86,96 @@ export class Worker {
     return n;
   }
 
+  /** One round: claims up to `batch` ready jobs of any kind and runs them, one batch per kind. */
   async tick(): Promise<number> {
-    const jobs = await this.claim(this.o.batch ?? 16);
-    await Promise.all(jobs.map((job) => this.runJob(job)));
+    await this.sweep();
+    const jobs = await this.claim(this.o.batch ?? 32);
+    const byKind = new Map<string, Job[]>();
+    for (const j of jobs) {
+      let list = byKind.get(j.kind);
+      if (!list) byKind.set(j.kind, (list = []));
+      list.push(j);
+    }
+    for (const [kind, list] of byKind) await this.runBatch(kind, list);
     return jobs.length;
   }
 
-  /** Runs the expiry sweep when due, then claims up to `limit` ready jobs. */
-  private async claim(limit: number): Promise<Job[]> {
+  private async sweep(): Promise<void> {
     const now = this.o.clock();
-    if (now.getTime() - this.lastSweep >= (this.o.expirySweepMs ?? 5000)) {
-      this.lastSweep = now.getTime();
-      await this.engine.expireDue().catch((e) => this.o.onError?.(e, 'expire'));
-    }
+    if (now.getTime() - this.lastSweep < (this.o.expirySweepMs ?? 5000)) return;
+    this.lastSweep = now.getTime();
+    await this.engine.expireDue().catch((e) => this.o.onError?.(e, 'expire'));
+  }
+
+  private claim(limit: number, kind?: string): Promise<Job[]> {
     return this.queue.claim({
       worker: this.id,
       limit,
       visibilityMs: this.o.visibilityMs ?? 60_000,
-      now,
+      now: this.o.clock(),
+      ...(kind ? { kinds: [kind] } : {}),
     });
   }
 
-  private async runJob(job: Job): Promise<void> {
-    let outcome: StepOutcome;
+  private async runBatch(kind: string, jobs: Job[]): Promise<void> {
+    let outcomes: Map<string, StepOutcome>;
     try {
-      outcome = await this.engine.handle(job);
+      outcomes = await this.engine.handleBatch(kind, jobs);
     } catch (e) {
-      this.o.onError?.(e, job.kind);
-      outcome = {
-        kind: 'retry',
-        code: 'STEP_ERROR',
-        message: e instanceof Error ? e.message : String(e),
-      };
+      this.o.onError?.(e, kind);
+      const message = e instanceof Error ? e.message : String(e);
+      outcomes = new Map(jobs.map((j) => [j.id, { kind: 'retry', code: 'STEP_ERROR', message }]));
     }
-    const at = this.o.clock();
     try {
-      if (outcome.kind === 'done') await this.queue.complete(job, undefined, at);
-      else if (outcome.kind === 'snooze') await this.queue.snooze(job, outcome.until, at);
-      else await this.queue.fail(job, { code: outcome.code, message: outcome.message }, at);
+      await this.queue.settleMany(
+        jobs.map((job) => ({ job, outcome: outcomes.get(job.id) ?? { kind: 'done' } })),
+        this.o.clock(),
+      );
     } catch (e) {
-      // The lease runs out and the job is claimed again: every step is safe to rerun.
-      this.o.onError?.(e, job.kind);
+      // The leases run out and the jobs are claimed again: every step is safe to rerun.
+      this.o.onError?.(e, kind);
+    }
+    // What this batch enqueued is the next lane's work.
+    this.pokeLane(NEXT[kind]);
+  }
+
+  private async lane(kind: string): Promise<void> {
+    const max = this.o.batch ?? 32;
+    while (this.running) {
+      let claimed = 0;
+      try {
+        if (kind === JOB.evaluate) await this.sweep();
+        const jobs = await this.claim(max, kind);
+        claimed = jobs.length;
+        if (claimed > 0) await this.runBatch(kind, jobs);
+      } catch (e) {
+        this.o.onError?.(e, `claim:${kind}`);
+      }
+      if (!this.running) break;
+      // A full batch: more may be ready, look again at once.
+      if (claimed >= max) continue;
+      if (!this.signalled.get(kind)) await this.wait(this.o.pollMs ?? 250, kind);
+      this.signalled.set(kind, false);
+      // Woken by new work: linger a moment so it is claimed as a batch, not one job at a time
+      // (each claim and each step is a few round trips whatever its size).
+      if (this.running) await this.wait(this.o.lingerMs ?? 4);
     }
   }
 
-  /**
-   * Keeps up to `batch` jobs in flight: a slot that frees up is refilled at once, so one slow
-   * step (a co-signer answering late, a chain RPC) never holds back the jobs queued behind it.
-   */
-  private async run(): Promise<void> {
-    const max = this.o.batch ?? 16;
-    const inFlight = new Set<Promise<void>>();
-    while (this.running) {
-      let claimed = 0;
-      if (inFlight.size < max) {
-        try {
-          const jobs = await this.claim(max - inFlight.size);
-          claimed = jobs.length;
-          for (const job of jobs) {
-            const p: Promise<void> = this.runJob(job).finally(() => {
-              inFlight.delete(p);
-              this.poke();
-            });
-            inFlight.add(p);
-          }
-        } catch (e) {
-          this.o.onError?.(e, 'claim');
-        }
+  /** Resolves after `ms`, or earlier when `lane` (if given) is poked or the worker stops. */
+  private wait(ms: number, lane?: string): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(t);
+        this.wakers.delete(finish);
+        if (lane && this.laneWakers.get(lane) === finish) this.laneWakers.delete(lane);
+        resolve();
+      };
+      const t = setTimeout(finish, ms);
+      if (lane) {
+        this.wakers.add(finish);
+        this.laneWakers.set(lane, finish);
       }
-      if (!this.running) break;
-      // Claimed some and slots remain: more may be ready, look again. Otherwise wait for a finished
-      // job, a poke or the poll.
-      if (claimed > 0 && inFlight.size < max) continue;
-      if (this.signalled && inFlight.size < max) {
-        this.signalled = false;
-        continue;
-      }
-      this.signalled = false;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.o.pollMs ?? 250);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-    }
-    await Promise.all(inFlight);
+    });
   }
 }

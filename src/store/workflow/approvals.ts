@@ -28,19 +28,37 @@ export class ApprovalStore {
   }
 
   async list(intentId: string, q: Queryable = this.db): Promise<StoredApproval[]> {
+    return (await this.listMany([intentId], q)).get(intentId) ?? [];
+  }
+
+  /** The decisions on many intents in one query, each list in arrival order. */
+  async listMany(
+    intentIds: readonly string[],
+    q: Queryable = this.db,
+  ): Promise<Map<string, StoredApproval[]>> {
+    const out = new Map<string, StoredApproval[]>();
+    if (intentIds.length === 0) return out;
     const { rows } = await q.query<{
+      intent_id: string;
       principal: string;
       credential_id: string;
       decision: 'approve' | 'reject';
       approval: unknown;
       received_at: Date | string;
-    }>('SELECT * FROM wf_approvals WHERE intent_id = $1 ORDER BY received_at, principal', [intentId]);
-    return rows.map((r) => ({
-      principal: r.principal,
-      credentialId: r.credential_id,
-      decision: r.decision,
-      approval: r.approval,
-      receivedAt: r.received_at instanceof Date ? r.received_at : new Date(r.received_at),
-    }));
+    }>('SELECT * FROM wf_approvals WHERE intent_id = ANY($1::uuid[]) ORDER BY received_at, principal', [
+      intentIds,
+    ]);
+    for (const r of rows) {
+      let list = out.get(r.intent_id);
+      if (!list) out.set(r.intent_id, (list = []));
+      list.push({
+        principal: r.principal,
+        credentialId: r.credential_id,
+        decision: r.decision,
+        approval: r.approval,
+        receivedAt: r.received_at instanceof Date ? r.received_at : new Date(r.received_at),
+      });
+    }
+    return out;
   }
 }

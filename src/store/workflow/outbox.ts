@@ -154,6 +154,103 @@ export class Outbox {
   }
 }
 
+/** One (intent, step) with the content to record for it. */
+export interface OutboxItem<C = unknown> {
+  intentId: string;
+  step: string;
+  content: C;
+}
+
+/** Every entry of many intents, by intent then step (one query). */
+export type OutboxView = Map<string, Map<string, OutboxEntry>>;
+
+/**
+ * The batch forms of {@link Outbox}'s calls: a fixed number of statements whatever the number of
+ * intents, same first-writer-wins and content-mismatch rules per (intent, step).
+ */
+export class OutboxBatch {
+  constructor(private readonly db: Db) {}
+
+  async view(intentIds: readonly string[], q: Queryable = this.db): Promise<OutboxView> {
+    const out: OutboxView = new Map();
+    if (intentIds.length === 0) return out;
+    const { rows } = await q.query<Row>('SELECT * FROM wf_outbox WHERE intent_id = ANY($1::uuid[])', [
+      intentIds,
+    ]);
+    for (const r of rows) {
+      let m = out.get(r.intent_id);
+      if (!m) out.set(r.intent_id, (m = new Map()));
+      m.set(r.step, toEntry(r));
+    }
+    return out;
+  }
+
+  /**
+   * Records each item's content unless its (intent, step) already holds some; `attempt` also
+   * counts an attempt at performing it (the batch form of `recordAttempt`). Returns, per item in
+   * order, the stored entry or OUTBOX_CONTENT_MISMATCH. Items must not repeat an (intent, step).
+   */
+  async recordMany<C>(
+    items: readonly OutboxItem<C>[],
+    now: Date,
+    opts: { attempt?: boolean; q?: Queryable } = {},
+  ): Promise<Result<OutboxEntry<C>, 'OUTBOX_CONTENT_MISMATCH'>[]> {
+    if (items.length === 0) return [];
+    const digests = items.map((i) => contentDigest(i.content));
+    const params = [
+      items.map((i) => i.intentId),
+      items.map((i) => i.step),
+      digests,
+      items.map((i) => JSON.stringify(i.content)),
+      now.toISOString(),
+    ];
+    const q = opts.q ?? this.db;
+    const insert = `INSERT INTO wf_outbox (intent_id, step, content_digest, content, status, attempts, created_at, updated_at)
+       SELECT intent_id, step, digest, content::jsonb, 'pending', ${opts.attempt ? 1 : 0}, $5, $5
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(intent_id, step, digest, content)`;
+    const { rows } = opts.attempt
+      ? await q.query<Row>(
+          `${insert} ON CONFLICT (intent_id, step) DO UPDATE SET attempts = wf_outbox.attempts + 1, updated_at = $5
+           RETURNING *`,
+          params,
+        )
+      : await (async () => {
+          await q.query(`${insert} ON CONFLICT (intent_id, step) DO NOTHING`, params);
+          return q.query<Row>(
+            `SELECT o.* FROM wf_outbox o
+             JOIN unnest($1::uuid[], $2::text[]) AS u(intent_id, step)
+               ON o.intent_id = u.intent_id AND o.step = u.step`,
+            [params[0], params[1]],
+          );
+        })();
+    const byKey = new Map(rows.map((r) => [`${r.intent_id}|${r.step}`, r]));
+    return items.map((i, n) =>
+      sameContent<C>(byKey.get(`${i.intentId}|${i.step}`)!, i.intentId, i.step, digests[n]!),
+    );
+  }
+
+  /** Stores outcomes once each (first writer wins, like `settle`). */
+  async settleMany(
+    items: readonly { intentId: string; step: string; status: 'done' | 'failed'; result: unknown }[],
+    now: Date,
+    q: Queryable = this.db,
+  ): Promise<void> {
+    if (items.length === 0) return;
+    await q.query(
+      `UPDATE wf_outbox AS o SET status = u.status, result = u.result::jsonb, updated_at = $5
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(intent_id, step, status, result)
+       WHERE o.intent_id = u.intent_id AND o.step = u.step AND o.status = 'pending'`,
+      [
+        items.map((i) => i.intentId),
+        items.map((i) => i.step),
+        items.map((i) => i.status),
+        items.map((i) => JSON.stringify(i.result)),
+        now.toISOString(),
+      ],
+    );
+  }
+}
+
 /** The recorded row, or a refusal when it holds other content than the caller's (first writer wins). */
 function sameContent<C>(
   row: Row,

@@ -58,6 +58,36 @@ export async function enqueueInTx(tx: Queryable, job: EnqueueInput, now: Date): 
   );
 }
 
+/** Many jobs in one statement (duplicates of a dedup key, here or already queued, are no-ops). */
+export async function enqueueManyInTx(
+  tx: Queryable,
+  jobs: readonly EnqueueInput[],
+  now: Date,
+): Promise<void> {
+  if (jobs.length === 0) return;
+  await tx.query(
+    `INSERT INTO wf_jobs (kind, dedup_key, payload, run_at, max_attempts, created_at, updated_at)
+     SELECT kind, dedup_key, payload::jsonb, run_at, max_attempts, $6, $6
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[])
+       AS j(kind, dedup_key, payload, run_at, max_attempts)
+     ON CONFLICT (dedup_key) DO NOTHING`,
+    [
+      jobs.map((j) => j.kind),
+      jobs.map((j) => j.dedupKey ?? null),
+      jobs.map((j) => JSON.stringify(j.payload)),
+      jobs.map((j) => (j.runAt ?? now).toISOString()),
+      jobs.map((j) => j.maxAttempts ?? 20),
+      now.toISOString(),
+    ],
+  );
+}
+
+/** What became of a claimed job (see JobQueue.settleMany). */
+export type JobOutcome =
+  | { kind: 'done' }
+  | { kind: 'retry'; code: string; message: string }
+  | { kind: 'snooze'; until: Date };
+
 interface JobRow {
   id: string | number;
   kind: string;
@@ -165,6 +195,54 @@ export class JobQueue {
       [job.id, job.lease, runAt.toISOString(), now.toISOString()],
     );
     return r.rowCount === 1;
+  }
+
+  /**
+   * Applies the outcomes of many claimed jobs in one statement: done, snoozed (no failure counted)
+   * or failed (retry after backoff, or dead once attempts are exhausted). Same fencing as the
+   * single-job calls: a job whose lease was lost meanwhile is left alone.
+   */
+  async settleMany(outcomes: readonly { job: Job; outcome: JobOutcome }[], now: Date): Promise<number> {
+    if (outcomes.length === 0) return 0;
+    const cols = {
+      id: [] as string[],
+      lease: [] as number[],
+      status: [] as string[],
+      runAt: [] as (string | null)[],
+      attemptsDelta: [] as number[],
+      error: [] as (string | null)[],
+    };
+    for (const { job, outcome } of outcomes) {
+      cols.id.push(job.id);
+      cols.lease.push(job.lease);
+      if (outcome.kind === 'done') {
+        cols.status.push('done');
+        cols.runAt.push(null);
+        cols.attemptsDelta.push(0);
+        cols.error.push(null);
+      } else if (outcome.kind === 'snooze') {
+        cols.status.push('queued');
+        cols.runAt.push(outcome.until.toISOString());
+        cols.attemptsDelta.push(-1);
+        cols.error.push(null);
+      } else {
+        const dead = job.attempts >= job.maxAttempts;
+        cols.status.push(dead ? 'dead' : 'queued');
+        cols.runAt.push(new Date(now.getTime() + backoffMs(job.attempts, this.retry)).toISOString());
+        cols.attemptsDelta.push(0);
+        cols.error.push(JSON.stringify({ code: outcome.code, message: outcome.message }));
+      }
+    }
+    const r = await this.db.query(
+      `UPDATE wf_jobs AS j SET status = u.status, run_at = COALESCE(u.run_at, j.run_at),
+         attempts = j.attempts + u.delta, locked_by = NULL, locked_until = NULL,
+         last_error = COALESCE(u.error::jsonb, j.last_error), updated_at = $7
+       FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[])
+         AS u(id, lease, status, run_at, delta, error)
+       WHERE j.id = u.id AND j.lease = u.lease AND j.status = 'queued'`,
+      [cols.id, cols.lease, cols.status, cols.runAt, cols.attemptsDelta, cols.error, now.toISOString()],
+    );
+    return r.rowCount ?? 0;
   }
 
   async stats(): Promise<Record<string, number>> {
