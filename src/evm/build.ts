@@ -33,12 +33,22 @@ export function transferCall(intent: Intent): { to: Address; value: bigint; data
   };
 }
 
-async function assertChain(client: Client, intent: Intent, walletChain: string): Promise<bigint> {
+/**
+ * The intent, the wallet and the RPC endpoint must be one chain. `rpcChainId` is the endpoint's
+ * eth_chainId when the caller already read it (it cannot change for a process's endpoint without
+ * the co-signers, who read their own endpoints, refusing); otherwise it is read here.
+ */
+async function assertChain(
+  client: Client,
+  intent: Intent,
+  walletChain: string,
+  rpcChainId?: bigint,
+): Promise<bigint> {
   const chain = parseChainId(intent.chain, 'chain');
   if (chain.namespace !== 'eip155' || intent.chain !== walletChain) {
     throw new CustosError('CHAIN_MISMATCH', 'intent and wallet are on different chains');
   }
-  const rpc = BigInt(await client.getChainId());
+  const rpc = rpcChainId ?? BigInt(await client.getChainId());
   if (rpc !== chain.chainId)
     throw new CustosError('CHAIN_MISMATCH', `RPC endpoint is chain ${rpc}, intent is ${chain.chainId}`);
   return rpc;
@@ -52,8 +62,9 @@ export async function buildSafeTransfer(
   intent: Intent,
   wallet: SafeWallet,
   client: Client,
+  rpcChainId?: bigint,
 ): Promise<SafeTxFields> {
-  await assertChain(client, intent, wallet.chain);
+  await assertChain(client, intent, wallet.chain, rpcChainId);
   const nonce = await client.readContract({
     address: wallet.config.address,
     abi: safeAbi,
@@ -89,8 +100,9 @@ export async function buildHotTransfer(
   wallet: HotWallet,
   client: Client,
   maxFee: bigint | undefined = intent.maxFee === undefined ? undefined : BigInt(intent.maxFee),
+  rpcChainId?: bigint,
 ): Promise<BuiltHotTransfer> {
-  const chainId = await assertChain(client, intent, wallet.chain);
+  const chainId = await assertChain(client, intent, wallet.chain, rpcChainId);
   if (maxFee === undefined) throw new CustosError('FEE_ABOVE_MAX', 'a hot-wallet transfer needs a maxFee');
   const call = transferCall(intent);
   const from = wallet.config.address;

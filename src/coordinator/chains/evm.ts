@@ -7,7 +7,6 @@ import {
   http,
   keccak256,
   type PublicClient,
-  parseEventLogs,
   parseTransaction,
   serializeTransaction,
   type Transport,
@@ -31,8 +30,12 @@ import type { WalletRecord } from '../../core/governance/types.ts';
 import type { Intent } from '../../core/intent/index.ts';
 import { buildHotTransfer, buildSafeTransfer } from '../../evm/build.ts';
 import { execTransactionArgs } from '../../evm/execute.ts';
+import { classifyReceipt, receiptStatuses, type TxStatus } from '../../evm/receipts.ts';
 import { safeAbi } from '../../evm/safe-abi.ts';
 import type { ChainPort } from '../workflow/ports.ts';
+import { RelayerNonces, Sampled } from './evm-relayer.ts';
+
+export { RelayerNonces } from './evm-relayer.ts';
 
 type Client = PublicClient<Transport, Chain>;
 
@@ -53,7 +56,34 @@ export interface EvmChainOptions {
    * broadcast, so the coordinator's own withdrawals are never flagged as unmatched outflows.
    */
   known?: KnownRecorder;
+  /**
+   * JSON-RPC batching (default on): calls made in the same tick share one HTTP request. Off for
+   * an endpoint that refuses batch arrays.
+   */
+  batch?: boolean;
+  /**
+   * Gas limit of the relayer's execTransaction carrier: a fixed limit (default SAFE_EXEC_GAS_LIMIT)
+   * or 'estimate' (eth_estimateGas per withdrawal, +20%) for chains whose gas units are not the
+   * EVM's alone (Arbitrum charges L1 data in L2 gas) or tokens with expensive transfer hooks.
+   */
+  safeExecGas?: bigint | 'estimate';
+  /**
+   * How long the relayer's pending count and the fee estimate read from the node are reused
+   * (default 1,000 ms; 0 reads them for every carrier). Both are re-read in the background of
+   * many finalizes at once, never per finalize.
+   */
+  sampleMs?: number;
 }
+
+/**
+ * Default carrier gas limit. Custos builds every SafeTx with operation CALL, safeTxGas 0 and
+ * gasPrice 0 (src/evm/build.ts), so from Safe 1.3.0 on a failing inner call reverts the whole
+ * execTransaction (GS013): too little gas can never consume the Safe nonce or half-execute, it
+ * mines as a reverted carrier ('failed'). The relayer pays for gas used, not for the limit. A
+ * 2-of-3 Safe ERC-20 or ETH transfer to a fresh address uses about 70–90k gas (measured on
+ * anvil), so 500k leaves room for guards, bigger owner sets and tokens with hooks.
+ */
+export const SAFE_EXEC_GAS_LIMIT = 500_000n;
 
 /** The writer half of `evmKnownStore` (src/evm/known-store.ts). */
 export interface KnownRecorder {
@@ -74,17 +104,6 @@ export interface KnownRecorder {
   }): Promise<void>;
 }
 
-const executionFailure = [
-  {
-    type: 'event',
-    name: 'ExecutionFailure',
-    inputs: [
-      { name: 'txHash', type: 'bytes32', indexed: false },
-      { name: 'payment', type: 'uint256', indexed: false },
-    ],
-  },
-] as const;
-
 /**
  * EVM chain adapter for the workflow: builds Safe transactions and hot-wallet EIP-1559
  * transactions with src/evm, assembles the signed transaction from co-signer signatures, sends it
@@ -92,38 +111,14 @@ const executionFailure = [
  * frozen in the outbox by the workflow, so a resumed broadcast re-sends the same bytes; a second
  * execution of one SafeTx is impossible anyway (the Safe nonce moves on).
  */
-/**
- * Relayer nonces handed out by this process. A carrier transaction is frozen in the outbox when it
- * is signed and sent later, so the node's pending count does not yet include the ones handed out
- * but not sent: the next nonce is the larger of that count and one past the last one given. A
- * nonce given to a carrier that never reached the node (a finalize whose outbox record lost a
- * race) leaves a gap that holds every later carrier back; when the node's pending count has not
- * moved for `gapMs` while we are ahead of it, the gap is filled by handing out the node's count.
- */
-export class RelayerNonces {
-  private nextNonce = 0;
-  private lastPending = -1;
-  private pendingSince = 0;
-
-  constructor(private readonly gapMs = 15_000) {}
-
-  next(pending: number, nowMs: number): number {
-    if (pending !== this.lastPending) {
-      this.lastPending = pending;
-      this.pendingSince = nowMs;
-    }
-    const stuck = pending < this.nextNonce && nowMs - this.pendingSince >= this.gapMs;
-    const nonce = stuck ? pending : Math.max(pending, this.nextNonce);
-    if (stuck) this.pendingSince = nowMs;
-    this.nextNonce = Math.max(this.nextNonce, nonce + 1);
-    return nonce;
-  }
-}
-
 export class EvmChain implements ChainPort {
   readonly client: Client;
   private relayerLock: Promise<unknown> = Promise.resolve();
   private readonly relayerNonce = new RelayerNonces();
+  /** The endpoint's chain id, checked against the configured chain once per process. */
+  private readonly rpcChainId: Sampled<bigint>;
+  private readonly relayerPending: Sampled<number> | undefined;
+  private readonly fees: Sampled<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }>;
 
   constructor(private readonly o: EvmChainOptions) {
     const c = parseChainId(o.chain, 'chain');
@@ -134,7 +129,20 @@ export class EvmChain implements ChainPort {
       nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
       rpcUrls: { default: { http: [o.rpcUrl] } },
     });
-    this.client = createPublicClient({ chain, transport: http(o.rpcUrl) }) as Client;
+    this.client = createPublicClient({
+      chain,
+      transport: http(o.rpcUrl, { batch: o.batch !== false }),
+    }) as Client;
+    const sampleMs = o.sampleMs ?? 1000;
+    this.rpcChainId = new Sampled(async () => BigInt(await this.client.getChainId()), Infinity);
+    const relayer = o.relayerKey ? privateKeyToAccount(o.relayerKey).address : undefined;
+    this.relayerPending = relayer
+      ? new Sampled(
+          () => this.client.getTransactionCount({ address: relayer, blockTag: 'pending' }),
+          sampleMs,
+        )
+      : undefined;
+    this.fees = new Sampled(() => this.client.estimateFeesPerGas(), sampleMs);
   }
 
   private wallet(id: string): EvmWallet {
@@ -150,14 +158,14 @@ export class EvmChain implements ChainPort {
   async build(intent: Intent): Promise<TxPayload> {
     const w = this.wallet(intent.wallet);
     if (w.type === 'safe') {
-      const fields = await buildSafeTransfer(intent, w, this.client);
+      const fields = await buildSafeTransfer(intent, w, this.client, await this.rpcChainId.get(0));
       return {
         kind: 'safe',
         safe: w.config.address,
         safeTx: safeTxToJson(fields) as Record<string, unknown>,
       };
     }
-    const built = await buildHotTransfer(intent, w, this.client);
+    const built = await buildHotTransfer(intent, w, this.client, undefined, await this.rpcChainId.get(0));
     return { kind: 'evm-hot', unsignedTx: built.unsignedTx };
   }
 
@@ -221,14 +229,22 @@ export class EvmChain implements ChainPort {
       args: execTransactionArgs(f, owners),
     });
     const account = privateKeyToAccount(this.o.relayerKey);
+    const [gas, fees] = await Promise.all([
+      this.o.safeExecGas === 'estimate'
+        ? this.client
+            .estimateGas({ account: account.address, to: tx.safe as Address, data })
+            .then((g) => (g * 12n) / 10n)
+        : (this.o.safeExecGas ?? SAFE_EXEC_GAS_LIMIT),
+      this.fees.get(Date.now()),
+    ]);
+    const pendingCount = this.relayerPending!;
     // One relayer nonce at a time in this process: the signed relayer tx is frozen in the outbox
     // before it is sent, so two intents must not be given the same nonce (RelayerNonces).
     const run = this.relayerLock.then(async () => {
-      const [pending, fees, gas] = await Promise.all([
-        this.client.getTransactionCount({ address: account.address, blockTag: 'pending' }),
-        this.client.estimateFeesPerGas(),
-        this.client.estimateGas({ account: account.address, to: tx.safe as Address, data }),
-      ]);
+      let pending = await pendingCount.get(Date.now());
+      // Filling a gap re-issues a nonce below ones already given: only on a fresh count.
+      if (this.relayerNonce.wouldFillGap(pending, Date.now()))
+        pending = await pendingCount.get(Date.now(), true);
       const nonce = this.relayerNonce.next(pending, Date.now());
       const raw = await account.signTransaction({
         type: 'eip1559',
@@ -236,7 +252,7 @@ export class EvmChain implements ChainPort {
         nonce,
         to: tx.safe as Address,
         data,
-        gas: (gas * 12n) / 10n,
+        gas,
         maxFeePerGas: fees.maxFeePerGas,
         maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
       });
@@ -271,13 +287,14 @@ export class EvmChain implements ChainPort {
     }
   }
 
-  async status(txHash: string): Promise<'pending' | 'confirmed' | 'failed'> {
+  async status(txHash: string): Promise<TxStatus> {
     const r = await this.client.getTransactionReceipt({ hash: txHash as Hex }).catch(() => undefined);
-    if (!r) return 'pending';
-    if (r.status !== 'success') return 'failed';
-    // A Safe call whose inner transfer fails still mines with status 1 and ExecutionFailure.
-    const failed = parseEventLogs({ abi: executionFailure, logs: r.logs, strict: false });
-    return failed.length > 0 ? 'failed' : 'confirmed';
+    return classifyReceipt(r, txHash);
+  }
+
+  /** Receipts of many carriers in one JSON-RPC batch request, each classified as `status` does. */
+  statusMany(txHashes: readonly string[]): Promise<Map<string, TxStatus>> {
+    return receiptStatuses(this.o.rpcUrl, txHashes);
   }
 
   decode(tx: TxPayload): unknown {
