@@ -1,4 +1,5 @@
 import type { SignatureResult, SignRequest, TxPayload } from '../../core/auth/index.ts';
+import { pushTo } from '../../core/collections.ts';
 import type { TransitionItem } from '../../store/workflow/intents-batch.ts';
 import type { OutboxItem } from '../../store/workflow/outbox.ts';
 import { enqueueManyInTx } from '../../store/workflow/queue.ts';
@@ -78,9 +79,7 @@ export async function signMany(ctx: StepContext, claimed: Claimed[], now: Date):
       }
       // Resume with the recorded request if there is one; otherwise record it before sending.
       const req = existing ? (existing.content as SignRequest) : fresh;
-      let list = asks.get(cosignerId);
-      if (!list) asks.set(cosignerId, (list = []));
-      list.push({ c, req });
+      pushTo(asks, cosignerId, { c, req });
     }
   }
   // Record every request (counting an attempt) in one statement before anything is sent.
@@ -100,9 +99,7 @@ export async function signMany(ctx: StepContext, claimed: Claimed[], now: Date):
       continue;
     }
     if (refused.has(a.c.rec.id)) continue;
-    let list = sendable.get(a.cosignerId);
-    if (!list) sendable.set(a.cosignerId, (list = []));
-    list.push({ c: a.c, req: r.value.content });
+    pushTo(sendable, a.cosignerId, { c: a.c, req: r.value.content });
   }
   const answers = await Promise.all(
     [...sendable.entries()].map(async ([cosignerId, list]) => {
@@ -316,9 +313,7 @@ export async function confirmMany(ctx: StepContext, claimed: Claimed[], now: Dat
   for (const c of live) {
     const entry = view.get(c.rec.id)?.get(BROADCAST);
     if (!entry || !ctx.chains.get(c.rec.chain)) continue;
-    let list = byChain.get(c.rec.chain);
-    if (!list) byChain.set(c.rec.chain, (list = []));
-    list.push({ c, txHash: (entry.content as { txHash: string }).txHash });
+    pushTo(byChain, c.rec.chain, { c, txHash: (entry.content as { txHash: string }).txHash });
   }
   const wait: StepOutcome = { kind: 'snooze', until: new Date(now.getTime() + (ctx.confirmPollMs ?? 2000)) };
   const moves: TransitionItem[] = [];

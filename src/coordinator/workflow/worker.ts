@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { pushTo } from '../../core/collections.ts';
 import type { Job, JobQueue } from '../../store/workflow/queue.ts';
 import { JOB, type StepOutcome, type WorkflowEngine } from './engine.ts';
 
@@ -92,9 +93,7 @@ export class Worker {
     const jobs = await this.claim(this.o.batch ?? 32);
     const byKind = new Map<string, Job[]>();
     for (const j of jobs) {
-      let list = byKind.get(j.kind);
-      if (!list) byKind.set(j.kind, (list = []));
-      list.push(j);
+      pushTo(byKind, j.kind, j);
     }
     for (const [kind, list] of byKind) await this.runBatch(kind, list);
     return jobs.length;

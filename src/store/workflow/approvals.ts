@@ -1,3 +1,4 @@
+import { pushTo } from '../../core/collections.ts';
 import type { Db, Queryable } from '../db.ts';
 
 export interface StoredApproval {
@@ -49,9 +50,7 @@ export class ApprovalStore {
       intentIds,
     ]);
     for (const r of rows) {
-      let list = out.get(r.intent_id);
-      if (!list) out.set(r.intent_id, (list = []));
-      list.push({
+      pushTo(out, r.intent_id, {
         principal: r.principal,
         credentialId: r.credential_id,
         decision: r.decision,

@@ -178,9 +178,9 @@ export class OutboxBatch {
       intentIds,
     ]);
     for (const r of rows) {
-      let m = out.get(r.intent_id);
-      if (!m) out.set(r.intent_id, (m = new Map()));
-      m.set(r.step, toEntry(r));
+      const steps = out.get(r.intent_id) ?? new Map<string, OutboxEntry>();
+      steps.set(r.step, toEntry(r));
+      out.set(r.intent_id, steps);
     }
     return out;
   }
