@@ -14,6 +14,7 @@ import {
   type RpcLog,
   toHex,
 } from 'viem';
+import { EvmChain } from '../../src/coordinator/chains/evm.ts';
 import { signSafeTx } from '../../src/core/chains/evm/sign.ts';
 import type { Address, Hex } from '../../src/core/chains/evm/types.ts';
 import { verifySafeTransaction } from '../../src/core/chains/evm/verify-safe.ts';
@@ -32,6 +33,7 @@ import {
   TOKEN,
   wallet,
 } from '../../test/evm/fixtures.ts';
+import { measureSafeWithdrawals, type WithdrawalCost } from '../evm-withdrawal.ts';
 import { type BenchSuite, measure, measureSync, type SuiteResult } from '../report.ts';
 
 /**
@@ -41,7 +43,12 @@ import { type BenchSuite, measure, measureSync, type SuiteResult } from '../repo
  *    target ≥ 2,000/s;
  *  - the watchtower on a synthetic block of 200 transactions and 1,000 logs against 10,000
  *    custody addresses (5,000 Safes, 5,000 hot wallets): RPC JSON → viem formatting → matching;
- *    target ≤ 20 ms, reported beside viem alone formatting the block and decoding every log.
+ *    target ≤ 20 ms, reported beside viem alone formatting the block and decoding every log;
+ *  - the coordinator's EVM adapter per Safe withdrawal (build + finalize + broadcast + status) on a
+ *    real anvil with many 2-of-3 Safes: JSON-RPC requests and anvil CPU, per call (before: no
+ *    batching, eth_estimateGas, relayer count and fees read per carrier, status per hash) beside
+ *    batched (one HTTP request per tick, fixed carrier gas limit, sampled relayer count and fees,
+ *    statusMany), in the same run (bench/evm-withdrawal.ts).
  */
 const rnd = (i: number, salt: string): Address =>
   getAddress(`0x${keccak256(toHex(`${salt}${i}`)).slice(26)}`);
@@ -231,6 +238,37 @@ const suite: BenchSuite = {
       },
       { ms, batch: 1 },
     );
+    // --- coordinator EVM adapter: RPC cost per Safe withdrawal, before/after
+    const rpcCost = await measureSafeWithdrawals({
+      safes: ctx.quick ? 20 : 100,
+      rounds: ctx.quick ? 5 : 10,
+      makeChain: (o) => new EvmChain(o),
+      variants: [
+        {
+          name: 'per-call',
+          options: { batch: false, safeExecGas: 'estimate', sampleMs: 0 },
+          statusMany: false,
+        },
+        { name: 'batched', options: {}, statusMany: true },
+      ],
+    });
+    const costRow = (name: string, c: WithdrawalCost) => ({
+      name,
+      opsPerSec: Math.round((c.withdrawals * 1000) / c.wallMs),
+      extra: {
+        withdrawals: c.withdrawals,
+        httpRequestsPerWithdrawal: Number(c.httpPerWithdrawal.toFixed(2)),
+        jsonRpcCallsPerWithdrawal: Number(c.callsPerWithdrawal.toFixed(2)),
+        anvilCpuMsPerWithdrawal: Number(c.anvilCpuMsPerWithdrawal.toFixed(2)),
+        benchProcessCpuMsPerWithdrawal: Number(c.coordinatorCpuMsPerWithdrawal.toFixed(2)),
+        carrierGasUsedMax: c.gasUsedMax,
+        methods: Object.entries(c.methods)
+          .map(([m, n]) => `${m}=${n}`)
+          .join(' '),
+      },
+    });
+    const before = rpcCost['per-call']!;
+    const after = rpcCost.batched!;
     const oursMs = watchFull.p50Us / 1000;
     const viemMs = viemOnly.p50Us / 1000;
     return {
@@ -278,11 +316,20 @@ const suite: BenchSuite = {
           ...viemOnly,
           extra: { msPerBlock: Number(viemMs.toFixed(3)) },
         },
+        costRow('Safe withdrawal RPC, per call (before): build+finalize+broadcast+status', before),
+        costRow('Safe withdrawal RPC, batched (after): build+finalize+broadcast+statusMany', after),
       ],
-      ratios: { 'watchtower (format+match) / viem decode alone (time, lower is better)': oursMs / viemMs },
+      ratios: {
+        'watchtower (format+match) / viem decode alone (time, lower is better)': oursMs / viemMs,
+        'Safe withdrawal anvil CPU, per call / batched':
+          before.anvilCpuMsPerWithdrawal / after.anvilCpuMsPerWithdrawal,
+        'Safe withdrawal HTTP requests, per call / batched':
+          before.httpPerWithdrawal / after.httpPerWithdrawal,
+      },
       notes: [
         'co-sign includes the secp256k1 signature through the Secp256k1Signer interface (memory backend); HSM backends add their own latency',
         'watchtower per-block time excludes RPC fetch and slot-0 reads (network-bound); matching is O(txs + logs) with hash-map lookups',
+        'Safe withdrawal RPC: ERC-20 transfers from every Safe at once, round after round, through a counting proxy; anvil CPU from /proc/<pid>/stat (10 ms ticks); the bench process CPU includes the two owner signatures and the proxy; opsPerSec is this loop on a shared machine, not the e2e rate',
       ],
     };
   },
