@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { parseTransaction } from 'viem';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   buildSignBatchHttpRequest,
@@ -8,60 +7,22 @@ import {
   type SignResponse,
   signRequest,
 } from '../../src/core/auth/index.ts';
-import type { CosignerChecks } from '../../src/cosigner/checks.ts';
 import { ledgerCount } from '../../src/cosigner/ledger.ts';
 import { unauthenticatedRefusals } from '../../src/cosigner/pipeline.ts';
-import { realChecks } from '../../src/cosigner/real-checks.ts';
 import { verifyRefusalLog } from '../../src/cosigner/refusal-log.ts';
 import { storeBackends } from '../helpers/db.ts';
+import { idOf, item, nonceFollowsTx } from './batch-fixture.ts';
 import {
   COORDINATOR_KEY_ID,
   coordinatorKey,
   DEST,
-  fixedChain,
   type Harness,
   harness,
-  hotTx,
-  intent,
   migrateCosigner,
   OTHER_DEST,
-  signRequestFor,
 } from './fixture.ts';
 
 const backends = await storeBackends();
-
-/** Distinct intent ids (UUID v4 shape). */
-export const idOf = (n: number) => `7d1c1a52-3f7e-4a43-8f0e-${n.toString(16).padStart(12, '0')}`;
-
-/**
- * TEST DOUBLE for the co-signer's RPC endpoint: the account nonce it reports is the nonce of the
- * transaction being checked (as if the chain had advanced between items), so several items of one
- * wallet can pass the chain step and the batch's own I8 and velocity logic is what is tested.
- * Everything else is the real verification (requester, policy, approvals, EVM decode).
- */
-export function nonceFollowsTx(address: `0x${string}`): CosignerChecks {
-  const at = (nonce: bigint) =>
-    realChecks({ evm: fixedChain({ chainId: 1n, nonce }), evmSignerAddress: address });
-  const base = at(0n);
-  return {
-    ...base,
-    verifyTx: (i, tx, trust, ctx) =>
-      tx.kind === 'evm-hot'
-        ? at(BigInt(parseTransaction(tx.unsignedTx as `0x${string}`).nonce ?? 0)).verifyTx(i, tx, trust, {
-            now: ctx.now,
-          })
-        : base.verifyTx(i, tx, trust, ctx),
-  };
-}
-
-/** A sign request for intent n with nonce 7+n and `eth` base-unit amount. */
-export function item(n: number, over: { amount?: bigint; nonce?: number; to?: `0x${string}` } = {}) {
-  const amount = over.amount ?? 10n ** 17n;
-  const i = intent({ id: idOf(n), amount: amount.toString() });
-  return signRequestFor(i, {
-    tx: { kind: 'evm-hot', unsignedTx: hotTx({ nonce: over.nonce ?? 7 + n, value: amount, to: over.to }) },
-  });
-}
 
 type BatchJson = { ok: boolean; code?: string; results: (SignResponse | Refusal)[] };
 
