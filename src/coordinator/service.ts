@@ -4,7 +4,7 @@ import { InvalidInputError } from '../core/errors/base.ts';
 import { fingerprint, type Intent, intentDigestHex, parseIntent } from '../core/intent/index.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import type { ApprovalStore } from '../store/workflow/approvals.ts';
-import type { IntentRecord, IntentStore } from '../store/workflow/intents.ts';
+import type { CreateExtra, IntentRecord, IntentStore, NewIntent } from '../store/workflow/intents.ts';
 import type { Outbox } from '../store/workflow/outbox.ts';
 import { ProblemError } from './http/problem.ts';
 import { evaluateJob, type WorkflowEngine } from './workflow/engine.ts';
@@ -50,6 +50,11 @@ export interface IntentServiceDeps {
   clock: () => Date;
   /** Called after work was enqueued (wakes the local worker). */
   poke?: () => void;
+}
+
+/** A verified submission, ready to be written (see IntentService.prepare). */
+export interface PreparedIntent {
+  intent: NewIntent;
 }
 
 /** The transport-independent operations behind the intents API. */
@@ -101,6 +106,16 @@ export class IntentService {
     signature: unknown,
     inTx?: (tx: Queryable, record: IntentRecord) => Promise<void>,
   ): Promise<{ status: 201; record: IntentRecord }> {
+    const r = await this.create(await this.prepare(rawIntent, signature), inTx ? { inTx } : {});
+    if (!r.record) throw new Error('unreachable: no Idempotency-Key record was written');
+    return { status: 201, record: r.record };
+  }
+
+  /**
+   * Everything before the write: strict parse, wallet route, requester signature (and WebAuthn
+   * counter). Throws the API problem on refusal; the result is what {@link create} writes.
+   */
+  async prepare(rawIntent: unknown, signature: unknown): Promise<PreparedIntent> {
     const now = this.d.clock();
     const intent = this.parse(rawIntent);
     const wallet = this.d.wallets.get(intent.wallet);
@@ -123,11 +138,10 @@ export class IntentService {
     // Its own transaction, before the intent is created (the intent store opens its own): a
     // counter moved forward by a submission that then turns out a duplicate only ever moves forward.
     await this.recordCounter(v.value, '/body/signature');
-    const digest = intentDigestHex(intent);
-    const r = await this.d.intents.create(
-      {
+    return {
+      intent: {
         id: intent.id,
-        digest,
+        digest: intentDigestHex(intent),
         intentJson: canonicalJson(intent),
         signature,
         requestedBy: intent.requestedBy,
@@ -135,12 +149,28 @@ export class IntentService {
         chain: intent.chain,
         expiresAt: new Date(intent.expiresAt),
       },
-      now,
-      { enqueue: [evaluateJob(intent.id)], ...(inTx ? { inTx } : {}) },
-    );
-    if (!r.ok) throw new ProblemError(409, r.code, r.message, { field: '/body/intent/id' });
+    };
+  }
+
+  /**
+   * Writes a prepared intent with its evaluation job (and, with `idempotency`, the API's key
+   * record in the same statement). `{ record: undefined }`: that key is already recorded and
+   * nothing was written. A duplicate id or digest is a 409 DUPLICATE_INTENT problem.
+   */
+  async create(
+    p: PreparedIntent,
+    extra: Pick<CreateExtra, 'inTx' | 'idempotency'> = {},
+  ): Promise<{ record: IntentRecord | undefined }> {
+    const r = await this.d.intents.create(p.intent, this.d.clock(), {
+      enqueue: [evaluateJob(p.intent.id)],
+      ...extra,
+    });
+    if (!r.ok) {
+      if (r.code === 'IDEMPOTENCY_KEY_TAKEN') return { record: undefined };
+      throw new ProblemError(409, r.code, r.message, { field: '/body/intent/id' });
+    }
     this.d.poke?.();
-    return { status: 201, record: r.value };
+    return { record: r.value };
   }
 
   async get(id: string): Promise<IntentRecord> {

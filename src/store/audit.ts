@@ -13,6 +13,7 @@ import {
 import { InvalidInputError } from '../core/errors/base.ts';
 import { AUDIT_SQL, checkpointFromRow, entryFromRow, exportLines } from './audit-sql.ts';
 import { advisoryXactLock, type Db, LOCKS, type Queryable } from './db.ts';
+import type { StagedAuditRows } from './workflow/audit-port.ts';
 
 export interface AuditLogOptions {
   /** The clock: an RFC 3339 UTC timestamp (`new Date().toISOString()` in production). */
@@ -103,14 +104,28 @@ export class AuditLog {
    * Readers (`head`, `verify`, `export`) seal first, so they never miss a committed entry.
    */
   async stageInTx(tx: Queryable, entries: AuditEntryInput[]): Promise<void> {
+    if (entries.length === 0) return;
+    const rows = this.stageRows(entries);
+    await tx.query(AUDIT_SQL.stageMany, [rows.kind, rows.actor, rows.subject, rows.body]);
+    this.sealSoon();
+  }
+
+  /**
+   * The rows {@link stageInTx} would insert, for a caller that writes them into `audit_inbox` in
+   * its own statement (the intent-creating statement does, to stay one round trip). Same checks.
+   */
+  stageRows(entries: AuditEntryInput[]): StagedAuditRows {
     const prepared = entries.map(prepareEntry);
-    if (prepared.length === 0) return;
-    await tx.query(AUDIT_SQL.stageMany, [
-      prepared.map((e) => e.kind),
-      prepared.map((e) => e.actor),
-      prepared.map((e) => e.subject),
-      prepared.map((e) => e.body),
-    ]);
+    return {
+      kind: prepared.map((e) => e.kind),
+      actor: prepared.map((e) => e.actor),
+      subject: prepared.map((e) => e.subject),
+      body: prepared.map((e) => e.body),
+    };
+  }
+
+  /** Rows from {@link stageRows} were written: seal them soon. */
+  staged(): void {
     this.sealSoon();
   }
 

@@ -21,10 +21,11 @@ describe.each(backends)('coordinator HTTP API on $name', (backend) => {
   it('the stored idempotent response commits with the intent, or neither does', async () => {
     const db = await backend.open();
     const { c } = await fixture(db);
-    // Fault: storing the response fails inside the creating transaction.
+    // Fault: storing the response (a key row with a status, inserted or updated) fails inside the
+    // creating statement or transaction.
     await db.exec(`CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.status_code IS NOT NULL THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$;
-      CREATE TRIGGER fail_finish BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION fail_finish();`);
+      CREATE TRIGGER fail_finish BEFORE INSERT OR UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION fail_finish();`);
     const intent = makeIntent();
     const headers = idem();
     const failed = await c.app.inject({

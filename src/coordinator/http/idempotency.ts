@@ -2,6 +2,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Queryable } from '../../store/db.ts';
+import type { NewKeyRecord } from '../../store/workflow/create-intent.ts';
 import type { IdempotencyStore } from '../../store/workflow/idempotency.ts';
 import { ProblemError, toProblem } from './problem.ts';
 
@@ -32,6 +33,33 @@ export function requireIdempotencyKey(req: FastifyRequest): string {
 export function requestHash(req: FastifyRequest): string {
   const raw = (req as FastifyRequest & { rawBody?: string }).rawBody ?? '';
   return bytesToHex(sha256(utf8ToBytes(`${req.method}\n${req.url}\n${raw}`)));
+}
+
+/** How long a first request holds its key before a retry may take it over (its process died). */
+const LEASE_MS = 60_000;
+
+/**
+ * The key record a creating operation writes itself, in its own single statement, already
+ * answered with `statusCode` and the response `serialize` returns (the exact bytes then sent).
+ * Same fields as {@link idempotent} claims (see {@link idempotentCreate}).
+ */
+export function answeredKey(
+  req: FastifyRequest,
+  principal: string,
+  now: Date,
+  statusCode: number,
+  serialize: NewKeyRecord['response'],
+): NewKeyRecord {
+  return {
+    principal,
+    key: requireIdempotencyKey(req),
+    method: req.method,
+    path: req.url,
+    requestHash: requestHash(req),
+    leaseUntil: new Date(now.getTime() + LEASE_MS),
+    statusCode,
+    response: serialize,
+  };
 }
 
 /** Codes after which a retry may legitimately succeed: the key is released, not pinned. */
@@ -69,7 +97,7 @@ export async function idempotent(
     path: req.url,
     requestHash: requestHash(req),
     now,
-    leaseMs: 60_000,
+    leaseMs: LEASE_MS,
   });
   if (begun.kind === 'mismatch') {
     throw new ProblemError(
@@ -110,4 +138,48 @@ export async function idempotent(
   }
   if (!result.finished) await store.finish(principal, key, result.status, result.body);
   return reply.code(result.status).send(result.body);
+}
+
+/**
+ * {@link idempotent} for an operation that can write its own key record together with its effect
+ * in one statement (POST /v1/intents: one round trip instead of a claim, a transaction and a
+ * finish). Same outcomes for the client:
+ *  - `prepare` runs first (parse, signature; no write to the key);
+ *  - `fast` writes effect and answered key at once and returns the exact response bytes, or
+ *    `undefined` when it wrote nothing because the key is already recorded or the effect exists;
+ *  - then, or when `prepare` refused, the classic path decides from the key's record: replay,
+ *    IDEMPOTENCY_KEY_REUSED, in flight; a key still free (or retaken after its lease) runs `slow`
+ *    (or the refusal) under the claimed key and stores its outcome as {@link idempotent} does.
+ * An error thrown by `fast` itself wrote nothing (one statement), so there is no key to release.
+ */
+export async function idempotentCreate<P>(
+  store: IdempotencyStore,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  principal: string,
+  now: Date,
+  ops: {
+    prepare: () => Promise<P>;
+    fast: (prepared: P) => Promise<{ status: number; json: string } | undefined>;
+    slow: (
+      prepared: P,
+      finishInTx: FinishInTx,
+    ) => Promise<{ status: number; body: unknown; finished?: boolean }>;
+  },
+): Promise<FastifyReply> {
+  requireIdempotencyKey(req);
+  let prepared: { ok: true; value: P } | { ok: false; error: unknown };
+  try {
+    prepared = { ok: true, value: await ops.prepare() };
+  } catch (error) {
+    prepared = { ok: false, error };
+  }
+  if (prepared.ok) {
+    const done = await ops.fast(prepared.value);
+    if (done) return reply.code(done.status).type('application/json; charset=utf-8').send(done.json);
+  }
+  return idempotent(store, req, reply, principal, now, async (finishInTx) => {
+    if (!prepared.ok) throw prepared.error;
+    return ops.slow(prepared.value, finishInTx);
+  });
 }

@@ -19,4 +19,20 @@ export interface AuditAppender {
    * commit by the log's sealer. The workflow's transitions use it when the log offers it.
    */
   stageInTx?(tx: Queryable, entries: AuditEntryInput[]): Promise<unknown>;
+  /**
+   * For a caller that folds the staging into its own single statement (one round trip for a whole
+   * state change): the validated rows to insert into `audit_inbox` (columns as in migration 0003,
+   * body already RFC 8785 canonical). Call {@link staged} once that statement has run.
+   */
+  stageRows?(entries: AuditEntryInput[]): StagedAuditRows;
+  /** Tells the log that rows from {@link stageRows} were written (wakes its sealer). */
+  staged?(): void;
+}
+
+/** Column arrays for `INSERT INTO audit_inbox (kind, actor, subject, body) SELECT * FROM unnest(…)`. */
+export interface StagedAuditRows {
+  kind: string[];
+  actor: string[];
+  subject: string[];
+  body: string[];
 }

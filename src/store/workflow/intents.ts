@@ -8,6 +8,13 @@ import {
 } from '../../core/workflow/states.ts';
 import type { Db, Queryable } from '../db.ts';
 import type { AuditAppender, AuditEntryInput } from './audit-port.ts';
+import {
+  createWithKey,
+  insertKeyRecord,
+  isKeyTaken,
+  type NewKeyRecord,
+  requestedEntry,
+} from './create-intent.ts';
 import { type EnqueueInput, enqueueInTx } from './queue.ts';
 
 /** A persisted intent as the workflow sees it. */
@@ -81,6 +88,16 @@ export type NewIntent = Pick<
   'id' | 'digest' | 'intentJson' | 'signature' | 'requestedBy' | 'wallet' | 'chain' | 'expiresAt'
 >;
 
+/** Options of {@link IntentStore.create}. */
+export interface CreateExtra {
+  /** Jobs enqueued with the intent (same transaction). */
+  enqueue?: EnqueueInput[];
+  /** Runs in the creating transaction, after the insert (forces the multi-statement path). */
+  inTx?: (tx: Queryable, record: IntentRecord) => Promise<void>;
+  /** The Idempotency-Key record (claimed and answered) written with the intent. */
+  idempotency?: NewKeyRecord;
+}
+
 export interface TransitionInput {
   event: IntentEvent;
   actor: string;
@@ -112,67 +129,83 @@ export class IntentStore {
     private readonly audit: AuditAppender,
   ) {}
 
-  /**
-   * Records a new intent in `requested` (with its first history row and audit entry). Returns
-   * `DUPLICATE_INTENT` when the id or digest exists: one intent can never become two withdrawals.
-   */
   /** Staged when the log can (no append lock held through the commit), else appended. */
   private appendAudit(tx: Queryable, entries: AuditEntryInput[]): Promise<unknown> {
     return this.audit.stageInTx ? this.audit.stageInTx(tx, entries) : this.audit.appendInTx(tx, entries);
   }
 
+  /**
+   * Records a new intent in `requested` (with its first history row and audit entry). Returns
+   * `DUPLICATE_INTENT` when the id or digest exists: one intent can never become two withdrawals.
+   *
+   * With `idempotency` (the API's Idempotency-Key, claimed and answered by this same write) and an
+   * audit log that can stage rows, everything is ONE statement (create-intent.ts): one round trip.
+   * `IDEMPOTENCY_KEY_TAKEN` then means the key exists and nothing was written.
+   */
   async create(
     input: NewIntent,
     now: Date,
-    extra?: {
-      enqueue?: EnqueueInput[];
-      /** Runs in the creating transaction, after the insert (e.g. the idempotent API response). */
-      inTx?: (tx: Queryable, record: IntentRecord) => Promise<void>;
-    },
+    extra?: CreateExtra,
+  ): Promise<Result<IntentRecord, 'DUPLICATE_INTENT' | 'IDEMPOTENCY_KEY_TAKEN'>> {
+    const key = extra?.idempotency;
+    const { stageRows, staged } = this.audit;
+    if (key && !extra?.inTx && stageRows && staged) {
+      const entries = [requestedEntry(input)];
+      const audit = { rows: stageRows.call(this.audit, entries), staged: () => staged.call(this.audit) };
+      return createWithKey(this.db, audit, input, now, extra?.enqueue ?? [], key);
+    }
+    return this.db
+      .transaction(async (tx) => this.createInTx(tx, input, now, extra))
+      .catch((e: unknown) => {
+        if (key && isKeyTaken(e)) {
+          return fail('IDEMPOTENCY_KEY_TAKEN', 'this Idempotency-Key is already recorded', { key: key.key });
+        }
+        throw e;
+      });
+  }
+
+  /** The multi-statement create (an audit log that cannot stage rows, or an `inTx` callback). */
+  private async createInTx(
+    tx: Queryable,
+    input: NewIntent,
+    now: Date,
+    extra?: CreateExtra,
   ): Promise<Result<IntentRecord, 'DUPLICATE_INTENT'>> {
-    return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<IntentRow>(
-        `INSERT INTO wf_intents (id, digest, intent_json, signature, requested_by, wallet, chain, state,
+    const { rows } = await tx.query<IntentRow>(
+      `INSERT INTO wf_intents (id, digest, intent_json, signature, requested_by, wallet, chain, state,
            version, expires_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, 'requested', 0, $8, $9, $9)
          ON CONFLICT DO NOTHING
          RETURNING *`,
-        [
-          input.id,
-          input.digest,
-          input.intentJson,
-          JSON.stringify(input.signature),
-          input.requestedBy,
-          input.wallet,
-          input.chain,
-          input.expiresAt.toISOString(),
-          now.toISOString(),
-        ],
-      );
-      if (rows.length === 0) {
-        return fail('DUPLICATE_INTENT', 'an intent with this id or digest already exists', {
-          id: input.id,
-          digest: input.digest,
-        });
-      }
-      await insertHistory(tx, input.id, 0, null, 'requested', 'submitted', input.requestedBy, now, {
+      [
+        input.id,
+        input.digest,
+        input.intentJson,
+        JSON.stringify(input.signature),
+        input.requestedBy,
+        input.wallet,
+        input.chain,
+        input.expiresAt.toISOString(),
+        now.toISOString(),
+      ],
+    );
+    if (rows.length === 0) {
+      return fail('DUPLICATE_INTENT', 'an intent with this id or digest already exists', {
+        id: input.id,
         digest: input.digest,
       });
-      for (const job of extra?.enqueue ?? []) await enqueueInTx(tx, job, now);
-      // Last before COMMIT: when the log cannot stage, the append holds its lock until the
-      // transaction ends, so everything else is done first to keep that section short.
-      await this.appendAudit(tx, [
-        {
-          kind: 'intent.requested',
-          actor: input.requestedBy,
-          subject: `intent:${input.id}`,
-          body: { digest: input.digest, wallet: input.wallet, chain: input.chain },
-        },
-      ]);
-      const record = fromRow(rows[0]!);
-      await extra?.inTx?.(tx, record);
-      return ok(record);
+    }
+    await insertHistory(tx, input.id, 0, null, 'requested', 'submitted', input.requestedBy, now, {
+      digest: input.digest,
     });
+    for (const job of extra?.enqueue ?? []) await enqueueInTx(tx, job, now);
+    const record = fromRow(rows[0]!);
+    if (extra?.idempotency) await insertKeyRecord(tx, extra.idempotency, record, now);
+    // Last before COMMIT (but for `inTx`): when the log cannot stage, the append holds its lock
+    // until the transaction ends, so everything else is done first to keep that section short.
+    await this.appendAudit(tx, [requestedEntry(input)]);
+    await extra?.inTx?.(tx, record);
+    return ok(record);
   }
 
   async get(id: string, q: Queryable = this.db): Promise<IntentRecord | undefined> {

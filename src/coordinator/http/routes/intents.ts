@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { INTENT_STATES } from '../../../core/workflow/states.ts';
 import type { AppServices } from '../app.ts';
 import { decodeCursor, encodeCursor, intentCursorSchema } from '../cursor.ts';
-import { idempotent } from '../idempotency.ts';
-import { problemJsonSchema } from '../problem.ts';
+import { answeredKey, idempotent, idempotentCreate } from '../idempotency.ts';
+import { ProblemError, problemJsonSchema } from '../problem.ts';
 import { jsonSchema, parseWith } from '../zod.ts';
 
 const submitBody = z
@@ -63,22 +63,42 @@ export function registerIntentRoutes(app: FastifyInstance, s: AppServices): void
     },
     async (req, reply) => {
       const body = parseWith(submitBody, req.body, 'body');
-      return idempotent(
-        s.idempotency,
-        req,
-        reply,
-        claimedPrincipal(body, 'signature'),
-        s.clock(),
-        async (finishInTx) => {
-          let view: Record<string, unknown> | undefined;
-          const r = await s.service.submit(body.intent, body.signature, async (tx, rec) => {
-            view = s.service.view(rec);
-            await finishInTx(tx, 201, view);
+      const principal = claimedPrincipal(body, 'signature');
+      const now = s.clock();
+      const created = (id: string) => reply.header('location', `/v1/intents/${id}`);
+      return idempotentCreate(s.idempotency, req, reply, principal, now, {
+        prepare: () => s.service.prepare(body.intent, body.signature),
+        // One statement: intent, history, job, audit staging and the answered key.
+        fast: async (p) => {
+          let json = '';
+          const key = answeredKey(req, principal, now, 201, (rec) => {
+            json = JSON.stringify(s.service.view(rec));
+            return json;
           });
-          reply.header('location', `/v1/intents/${r.record.id}`);
-          return { status: 201, body: view ?? s.service.view(r.record), finished: view !== undefined };
+          try {
+            const r = await s.service.create(p, { idempotency: key });
+            if (!r.record) return undefined;
+            created(r.record.id);
+            return { status: 201, json };
+          } catch (e) {
+            // Nothing was written: the classic path answers (a replay of this very request, or 409).
+            if (e instanceof ProblemError && e.code === 'DUPLICATE_INTENT') return undefined;
+            throw e;
+          }
         },
-      );
+        slow: async (p, finishInTx) => {
+          let view: Record<string, unknown> | undefined;
+          const r = await s.service.create(p, {
+            inTx: async (tx, rec) => {
+              view = s.service.view(rec);
+              await finishInTx(tx, 201, view);
+            },
+          });
+          const rec = r.record!;
+          created(rec.id);
+          return { status: 201, body: view ?? s.service.view(rec), finished: view !== undefined };
+        },
+      });
     },
   );
 
