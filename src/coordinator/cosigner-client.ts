@@ -1,10 +1,13 @@
 import type { KeyObject } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import {
+  buildSignBatchHttpRequest,
   buildSignHttpRequest,
   buildStatusHttpRequest,
   type CosignerStatus,
   cosignerStatusSchema,
+  MAX_SIGN_BATCH,
   refusalSchema,
   type SignRequest,
   type SignResponse,
@@ -51,6 +54,45 @@ export interface HttpCosignerOptions {
  */
 const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set([...TRANSIENT_REFUSAL_CODES, 'RATE_LIMITED', 'BUSY']);
 
+/** A batch answer's envelope; each result is then parsed strictly on its own (mapSigned/mapRefusal). */
+const batchEnvelope = z
+  .object({ ok: z.literal(true), cosigner: z.string(), results: z.array(z.unknown()) })
+  .strict();
+
+/**
+ * A signature answer for `request`: strictly parsed, and for the same intent as asked (a
+ * co-signer or a proxy answering for another intent is not a signature for this one).
+ */
+function mapSigned(json: unknown, request: SignRequest): SignOutcome {
+  const ok = signResponseSchema.safeParse(json);
+  if (ok.success && ok.data.intentId === (request.intent as { id?: unknown }).id) {
+    return { kind: 'signed', response: ok.data };
+  }
+  return { kind: 'unavailable', code: 'COSIGNER_BAD_RESPONSE', message: 'malformed signature response' };
+}
+
+/** A refusal: transient codes and server errors are 'unavailable' (retried), the rest final. */
+function mapRefusal(json: unknown, httpStatus: number | undefined): Exclude<SignOutcome, { kind: 'signed' }> {
+  const refusal = refusalSchema.safeParse(json);
+  if (!refusal.success) {
+    return {
+      kind: 'unavailable',
+      code: 'COSIGNER_BAD_RESPONSE',
+      message: httpStatus === undefined ? 'batch item is not a refusal' : `HTTP ${httpStatus}, not a refusal`,
+    };
+  }
+  if ((httpStatus ?? 0) >= 500 || TRANSIENT_REFUSALS.has(refusal.data.code)) {
+    return { kind: 'unavailable', code: refusal.data.code, message: refusal.data.message };
+  }
+  return {
+    kind: 'refused',
+    code: refusal.data.code,
+    message: refusal.data.message,
+    step: refusal.data.step,
+    ...(refusal.data.details ? { details: refusal.data.details } : {}),
+  };
+}
+
 export class HttpCosigner implements CosignerPort {
   readonly id: string;
   constructor(private readonly o: HttpCosignerOptions) {
@@ -58,11 +100,61 @@ export class HttpCosigner implements CosignerPort {
   }
 
   async sign(request: SignRequest): Promise<SignOutcome> {
-    const now = this.o.now ?? Date.now;
-    const http = buildSignHttpRequest(this.o.key, this.o.id, request, {
-      timestampMs: now(),
-      nonce: randomBytes(16),
+    const http = buildSignHttpRequest(this.o.key, this.o.id, request, this.clock());
+    const res = await this.post(http);
+    if (res.kind === 'failed') return res.outcome;
+    return res.ok ? mapSigned(res.json, request) : mapRefusal(res.json, res.status);
+  }
+
+  /**
+   * Items are sent MAX_SIGN_BATCH at a time, one chunk after the other (in order: an earlier item
+   * takes a nonce or a velocity allowance before a later one). Each item's answer is mapped exactly
+   * like `sign` maps a single answer; a failure of a whole request (unreachable, not JSON, a refusal
+   * of the request itself such as auth, an answer with the wrong number of results) makes every
+   * item of that request 'unavailable' — retried, never taken as a signature.
+   */
+  async signMany(requests: readonly SignRequest[]): Promise<SignOutcome[]> {
+    const out: SignOutcome[] = [];
+    for (let at = 0; at < requests.length; at += MAX_SIGN_BATCH) {
+      const chunk = requests.slice(at, at + MAX_SIGN_BATCH);
+      out.push(...(await this.signChunk(chunk)));
+    }
+    return out;
+  }
+
+  private async signChunk(chunk: readonly SignRequest[]): Promise<SignOutcome[]> {
+    const http = buildSignBatchHttpRequest(this.o.key, this.o.id, chunk, this.clock());
+    const res = await this.post(http);
+    const all = (o: SignOutcome) => chunk.map(() => o);
+    if (res.kind === 'failed') return all(res.outcome);
+    if (!res.ok) {
+      const whole = mapRefusal(res.json, res.status);
+      return all(
+        whole.kind === 'unavailable'
+          ? whole
+          : { kind: 'unavailable', code: whole.code, message: `batch refused: ${whole.message}` },
+      );
+    }
+    const env = batchEnvelope.safeParse(res.json);
+    if (!env.success || env.data.results.length !== chunk.length)
+      return all({ kind: 'unavailable', code: 'COSIGNER_BAD_RESPONSE', message: 'malformed batch response' });
+    return chunk.map((request, k) => {
+      const item = env.data.results[k];
+      return (item as { ok?: unknown })?.ok === true ? mapSigned(item, request) : mapRefusal(item, undefined);
     });
+  }
+
+  private clock() {
+    return { timestampMs: (this.o.now ?? Date.now)(), nonce: randomBytes(16) };
+  }
+
+  private async post(http: {
+    path: string;
+    headers: Record<string, string>;
+    body: string;
+  }): Promise<
+    { kind: 'failed'; outcome: SignOutcome } | { kind: 'answer'; ok: boolean; status: number; json: unknown }
+  > {
     let res: Response;
     try {
       res = await fetch(new URL(http.path, this.o.url), {
@@ -73,54 +165,30 @@ export class HttpCosigner implements CosignerPort {
       });
     } catch (e) {
       return {
-        kind: 'unavailable',
-        code: 'COSIGNER_UNREACHABLE',
-        message: e instanceof Error ? e.message : String(e),
+        kind: 'failed',
+        outcome: {
+          kind: 'unavailable',
+          code: 'COSIGNER_UNREACHABLE',
+          message: e instanceof Error ? e.message : String(e),
+        },
       };
     }
-    let json: unknown;
     try {
-      json = await res.json();
+      return { kind: 'answer', ok: res.ok, status: res.status, json: await res.json() };
     } catch {
       return {
-        kind: 'unavailable',
-        code: 'COSIGNER_BAD_RESPONSE',
-        message: `HTTP ${res.status}, body not JSON`,
+        kind: 'failed',
+        outcome: {
+          kind: 'unavailable',
+          code: 'COSIGNER_BAD_RESPONSE',
+          message: `HTTP ${res.status}, body not JSON`,
+        },
       };
     }
-    if (res.ok) {
-      const ok = signResponseSchema.safeParse(json);
-      if (ok.success && ok.data.intentId === (request.intent as { id?: unknown }).id) {
-        return { kind: 'signed', response: ok.data };
-      }
-      return { kind: 'unavailable', code: 'COSIGNER_BAD_RESPONSE', message: 'malformed signature response' };
-    }
-    const refusal = refusalSchema.safeParse(json);
-    if (!refusal.success) {
-      return {
-        kind: 'unavailable',
-        code: 'COSIGNER_BAD_RESPONSE',
-        message: `HTTP ${res.status}, not a refusal`,
-      };
-    }
-    if (res.status >= 500 || TRANSIENT_REFUSALS.has(refusal.data.code)) {
-      return { kind: 'unavailable', code: refusal.data.code, message: refusal.data.message };
-    }
-    return {
-      kind: 'refused',
-      code: refusal.data.code,
-      message: refusal.data.message,
-      step: refusal.data.step,
-      ...(refusal.data.details ? { details: refusal.data.details } : {}),
-    };
   }
 
   async status(): Promise<CosignerStatus | undefined> {
-    const now = this.o.now ?? Date.now;
-    const http = buildStatusHttpRequest(this.o.key, this.o.id, {
-      timestampMs: now(),
-      nonce: randomBytes(16),
-    });
+    const http = buildStatusHttpRequest(this.o.key, this.o.id, this.clock());
     try {
       const res = await fetch(new URL(http.path, this.o.url), {
         headers: http.headers,
