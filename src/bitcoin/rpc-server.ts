@@ -64,27 +64,38 @@ export async function startRpcServer(o: RpcServerOptions): Promise<RpcServer> {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="jsonrpc"' }).end();
       return;
     }
-    let call: { method?: unknown; params?: unknown; id?: unknown };
+    type Call = { method?: unknown; params?: unknown; id?: unknown };
+    let body: Call | Call[];
     try {
-      call = JSON.parse(await readBody(req));
+      body = JSON.parse(await readBody(req));
     } catch {
       res
         .writeHead(500, { 'content-type': 'application/json' })
         .end(JSON.stringify({ result: null, error: { code: -32700, message: 'Parse error' }, id: null }));
       return;
     }
-    const r =
-      typeof call.method !== 'string'
-        ? rpcError(-32600, 'Invalid Request')
-        : await o.rpc({
-            method: call.method,
-            params: Array.isArray(call.params) ? call.params : [],
-            id: call.id,
-            ...(wallet ? { wallet: decodeURIComponent(wallet[1]!) } : {}),
-          });
-    res
-      .writeHead(r.error ? 500 : 200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ result: r.result ?? null, error: r.error ?? null, id: call.id ?? null }));
+    const answer = async (call: Call) => {
+      const r =
+        typeof call?.method !== 'string'
+          ? rpcError(-32600, 'Invalid Request')
+          : await o.rpc({
+              method: call.method,
+              params: Array.isArray(call.params) ? call.params : [],
+              id: call.id,
+              ...(wallet ? { wallet: decodeURIComponent(wallet[1]!) } : {}),
+            });
+      return { r, reply: { result: r.result ?? null, error: r.error ?? null, id: call?.id ?? null } };
+    };
+    if (Array.isArray(body)) {
+      // A batch: Core runs each call in order and answers HTTP 200 with the array of replies,
+      // errors included per entry.
+      const replies = [];
+      for (const call of body) replies.push((await answer(call)).reply);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(replies));
+      return;
+    }
+    const { r, reply } = await answer(body);
+    res.writeHead(r.error ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
   };
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => {

@@ -73,6 +73,71 @@ export class BitcoinCoreRpc implements BitcoinChainSource {
     return body.result as T;
   }
 
+  /**
+   * Many calls in one HTTP request: Bitcoin Core executes a JSON array of requests as a batch and
+   * answers HTTP 200 with an array of `{result, error, id}` in any order. Each answer is matched to
+   * its call by id; a call without an answer, or one whose answer carries an error, comes back as
+   * `{ ok: false }` with a typed error. The request itself failing (time-out, HTTP error, not an
+   * array) throws like `call` does.
+   */
+  async callMany<T = unknown>(
+    calls: readonly { method: string; params?: unknown[] }[],
+    walletScoped = false,
+  ): Promise<({ ok: true; result: T } | { ok: false; error: BitcoinNodeError })[]> {
+    if (calls.length === 0) return [];
+    const url =
+      walletScoped && this.o.wallet
+        ? `${this.o.url}/wallet/${encodeURIComponent(this.o.wallet)}`
+        : this.o.url;
+    const first = nextId;
+    nextId += calls.length;
+    const res = await fetchWithTimeout(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Basic ${Buffer.from(`${this.o.auth.username}:${this.o.auth.password}`).toString('base64')}`,
+        },
+        body: JSON.stringify(
+          calls.map((c, i) => ({ jsonrpc: '1.0', id: first + i, method: c.method, params: c.params ?? [] })),
+        ),
+      },
+      this.timeoutMs,
+    );
+    const text = await bodyWithTimeout(res.text(), this.timeoutMs);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new BitcoinNodeError('NODE_HTTP_ERROR', `HTTP ${res.status} from the node`, {
+        details: { status: res.status, method: 'batch' },
+      });
+    }
+    if (!res.ok)
+      throw new BitcoinNodeError('NODE_HTTP_ERROR', `HTTP ${res.status}`, { details: { method: 'batch' } });
+    if (!Array.isArray(body)) bad('batch reply', body);
+    type Reply = { id?: unknown; result?: unknown; error?: { code: number; message: string } | null };
+    const byId = new Map<unknown, Reply>();
+    for (const r of body as Reply[]) if (r && typeof r === 'object') byId.set(r.id, r);
+    return calls.map((c, i) => {
+      const r = byId.get(first + i);
+      if (!r || !('result' in r))
+        return {
+          ok: false,
+          error: new BitcoinNodeError('NODE_BAD_RESPONSE', `no answer to ${c.method} in the batch`),
+        };
+      if (r.error)
+        return {
+          ok: false,
+          error: new BitcoinNodeError('NODE_RPC_ERROR', String(r.error.message), {
+            details: { rpcCode: r.error.code, method: c.method },
+          }),
+        };
+      return { ok: true, result: r.result as T };
+    });
+  }
+
   async tipHeight(): Promise<number> {
     const h = await this.call('getblockcount');
     if (!Number.isSafeInteger(h) || (h as number) < 0) bad('block count', h);

@@ -129,6 +129,34 @@ export class BitcoinChain implements ChainPort {
       if (e instanceof BitcoinNodeError) return 'pending';
       throw e;
     }
+    return this.depth(r);
+  }
+
+  /**
+   * Many transactions' depth in one JSON-RPC batch request (gettransaction × n), each classified as
+   * `status` does: an entry with an error, or a batch the node did not answer, reads as pending.
+   */
+  async statusMany(txHashes: readonly string[]): Promise<Map<string, 'pending' | 'confirmed' | 'failed'>> {
+    const unique = [...new Set(txHashes)];
+    const out = new Map<string, 'pending' | 'confirmed' | 'failed'>();
+    let answers: Awaited<ReturnType<BitcoinCoreRpc['callMany']>>;
+    try {
+      answers = await this.o.rpc.callMany<{ confirmations?: unknown }>(
+        unique.map((h) => ({ method: 'gettransaction', params: [h] })),
+        true,
+      );
+    } catch (e) {
+      if (!(e instanceof BitcoinNodeError)) throw e;
+      answers = unique.map(() => ({ ok: false, error: e }));
+    }
+    unique.forEach((h, i) => {
+      const a = answers[i]!;
+      out.set(h, a.ok ? this.depth(a.result as { confirmations?: unknown }) : 'pending');
+    });
+    return out;
+  }
+
+  private depth(r: { confirmations?: unknown } | null | undefined): 'pending' | 'confirmed' | 'failed' {
     const c = typeof r?.confirmations === 'number' ? r.confirmations : 0;
     // Negative confirmations: the transaction conflicts with one in the chain (double-spent).
     if (c < 0) return 'failed';
