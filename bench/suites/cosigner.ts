@@ -9,6 +9,7 @@ import {
   buildSignHttpRequest,
   ed25519PublicKey,
   ed25519RawPublicKey,
+  MAX_SIGN_BATCH,
   signRequest,
   verifySignedRequest,
 } from '../../src/core/auth/index.ts';
@@ -35,6 +36,7 @@ import {
   requester,
 } from '../../test/cosigner/fixture.ts';
 import { config, firstBundle } from '../../test/governance/fixtures.ts';
+import { batchVsSingle } from '../cosigner-batch.ts';
 import { type BenchSuite, measure, measureSync, type SuiteResult } from '../report.ts';
 
 /**
@@ -87,14 +89,12 @@ const autoApprovePolicy = {
   ],
 };
 
-async function pipelineBench(
-  name: string,
-  openDb: () => Promise<{ db: Parameters<typeof migrateCosigner>[0]; close(): Promise<void> }>,
-  ms: number,
-) {
-  const { db, close } = await openDb();
+type OpenDb = () => Promise<{ db: Parameters<typeof migrateCosigner>[0]; close(): Promise<void> }>;
+
+/** A co-signer on `db` with the auto-approve bench policy (2 approvals, no velocity limits). */
+async function benchHarness(db: Parameters<typeof migrateCosigner>[0]) {
   await migrateCosigner(db);
-  const h = await harness(db, {
+  return harness(db, {
     bundle: (address) =>
       firstBundle(
         admins,
@@ -116,6 +116,11 @@ async function pipelineBench(
         }),
       ),
   });
+}
+
+async function pipelineBench(name: string, openDb: OpenDb, ms: number) {
+  const { db, close } = await openDb();
+  const h = await benchHarness(db);
   // One nonce per request: the chain reader double reports the nonce of the next request.
   let nonce = 0n;
   h.deps.checks = realChecks({
@@ -158,6 +163,7 @@ const suite: BenchSuite = {
     const dir = mkdtempSync(join(tmpdir(), 'custos-bench-cosigner-'));
     const measurements: SuiteResult['measurements'] = [];
     const notes: string[] = [];
+    const ratios: Record<string, number> = {};
     try {
       const digest = sha256(new TextEncoder().encode('bench'));
       const signers: [string, Secp256k1Signer, string | undefined][] = [
@@ -243,48 +249,63 @@ const suite: BenchSuite = {
       );
       measurements.push({ name: 'client: build + sign a request', opsPerSec: s.opsPerSec });
 
-      // Whole pipeline in-process.
-      measurements.push(
-        await pipelineBench(
-          'POST /v1/sign pipeline, PGlite (memory key)',
+      // Whole pipeline in-process, then /v1/sign one by one vs /v1/sign-batch on a fresh database.
+      const backends: [string, OpenDb][] = [
+        [
+          'PGlite',
           async () => {
             const db = await openPglite();
             return { db, close: () => db.close() };
           },
-          ms * 2,
-        ),
-      );
+        ],
+      ];
       if (ctx.databaseUrl) {
-        const schema = `bench_cos_${randomBytes(4).toString('hex')}`;
         const url = ctx.databaseUrl;
+        backends.push([
+          'PostgreSQL',
+          async () => {
+            const schema = `bench_cos_${randomBytes(4).toString('hex')}`;
+            const db = await openPostgres({ connectionString: url, schema });
+            return {
+              db,
+              close: async () => {
+                await db.close();
+                await dropSchema(url, schema);
+              },
+            };
+          },
+        ]);
+      }
+      for (const [label, openDb] of backends) {
         try {
           measurements.push(
-            await pipelineBench(
-              'POST /v1/sign pipeline, PostgreSQL (memory key)',
-              async () => {
-                const db = await openPostgres({ connectionString: url, schema });
-                return {
-                  db,
-                  close: async () => {
-                    await db.close();
-                    await dropSchema(url, schema);
-                  },
-                };
-              },
-              ms * 2,
-            ),
+            await pipelineBench(`POST /v1/sign pipeline, ${label} (memory key)`, openDb, ms * 2),
           );
+          const { db, close } = await openDb();
+          try {
+            const b = await batchVsSingle(label, await benchHarness(db), {
+              rounds: ctx.quick ? 2 : 8,
+              size: MAX_SIGN_BATCH,
+            });
+            measurements.push(...b.measurements);
+            Object.assign(ratios, b.ratios);
+          } finally {
+            await close();
+          }
         } catch (e) {
-          notes.push(`PostgreSQL pipeline not measured: ${e instanceof Error ? e.message : String(e)}`);
+          notes.push(`${label} pipeline not measured: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
+      notes.push(
+        'sign vs sign-batch: requests built before timing; CPU = this process (co-signer + PGlite), a PostgreSQL server is not counted',
+      );
       notes.push(
         'pipeline ops/s include building the request client-side (requester + 2 approver Ed25519 signatures, request signature) in the same thread',
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    return { suite: 'cosigner', measurements, notes };
+    return { suite: 'cosigner', measurements, ratios, notes };
   },
 };
 
