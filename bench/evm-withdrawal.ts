@@ -198,7 +198,7 @@ export async function measureSafeWithdrawals(o: {
           const bad = open.filter((h) => st.get(h) === 'failed');
           if (bad.length > 0) throw new Error(`withdrawal failed: ${bad[0]}`);
           open = open.filter((h) => st.get(h) !== 'confirmed');
-          if (open.length > 0) await new Promise((res) => setTimeout(res, 20));
+          if (open.length > 0) await new Promise((res) => setTimeout(res, 50));
         }
       }
       const wallMs = performance.now() - t0;

@@ -261,6 +261,7 @@ const suite: BenchSuite = {
         jsonRpcCallsPerWithdrawal: Number(c.callsPerWithdrawal.toFixed(2)),
         anvilCpuMsPerWithdrawal: Number(c.anvilCpuMsPerWithdrawal.toFixed(2)),
         benchProcessCpuMsPerWithdrawal: Number(c.coordinatorCpuMsPerWithdrawal.toFixed(2)),
+        blocksPerWithdrawal: Number(c.blocksPerWithdrawal.toFixed(2)),
         carrierGasUsedMax: c.gasUsedMax,
         methods: Object.entries(c.methods)
           .map(([m, n]) => `${m}=${n}`)
