@@ -1,7 +1,16 @@
 import { parseTransaction } from 'viem';
 import type { CosignerChecks } from '../../src/cosigner/checks.ts';
 import { realChecks } from '../../src/cosigner/real-checks.ts';
-import { fixedChain, hotTx, intent, signRequestFor } from './fixture.ts';
+import type { Backend } from '../helpers/db.ts';
+import {
+  fixedChain,
+  type Harness,
+  harness,
+  hotTx,
+  intent,
+  migrateCosigner,
+  signRequestFor,
+} from './fixture.ts';
 
 /** Distinct intent ids (UUID v4 shape). */
 export const idOf = (n: number) => `7d1c1a52-3f7e-4a43-8f0e-${n.toString(16).padStart(12, '0')}`;
@@ -34,4 +43,11 @@ export function item(n: number, over: { amount?: bigint; nonce?: number; to?: `0
   return signRequestFor(i, {
     tx: { kind: 'evm-hot', unsignedTx: hotTx({ nonce: over.nonce ?? 7 + n, value: amount, to: over.to }) },
   });
+}
+
+/** A co-signer on a fresh database of `backend`, with the nonceFollowsTx chain double. */
+export async function batchHarness(backend: Backend): Promise<Harness> {
+  const h = await harness(await migrateCosigner(await backend.open({ migrate: false })));
+  h.deps.checks = nonceFollowsTx(h.address);
+  return h;
 }

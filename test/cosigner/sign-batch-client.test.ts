@@ -5,15 +5,8 @@ import { HttpCosigner, type SignOutcome } from '../../src/coordinator/cosigner-c
 import { ed25519PrivateKey } from '../../src/core/auth/index.ts';
 import { ledgerCount } from '../../src/cosigner/ledger.ts';
 import { storeBackends } from '../helpers/db.ts';
-import { idOf, item, nonceFollowsTx } from './batch-fixture.ts';
-import {
-  COORDINATOR_KEY_ID,
-  coordinatorKey,
-  type Harness,
-  harness,
-  migrateCosigner,
-  OTHER_DEST,
-} from './fixture.ts';
+import { batchHarness, idOf, item } from './batch-fixture.ts';
+import { COORDINATOR_KEY_ID, coordinatorKey, type Harness, OTHER_DEST } from './fixture.ts';
 
 const backends = await storeBackends();
 
@@ -25,8 +18,7 @@ describe.each(backends)('HttpCosigner.signMany on $name', (backend) => {
     await backend.cleanup();
   });
   const open = async () => {
-    const h = await harness(await migrateCosigner(await backend.open({ migrate: false })));
-    h.deps.checks = nonceFollowsTx(h.address);
+    const h = await batchHarness(backend);
     servers.push(h);
     const url = await h.app.listen({ port: 0, host: '127.0.0.1' });
     const client = (over: { url?: string; key?: typeof coordinatorKey } = {}) =>

@@ -11,16 +11,8 @@ import { ledgerCount } from '../../src/cosigner/ledger.ts';
 import { unauthenticatedRefusals } from '../../src/cosigner/pipeline.ts';
 import { verifyRefusalLog } from '../../src/cosigner/refusal-log.ts';
 import { storeBackends } from '../helpers/db.ts';
-import { idOf, item, nonceFollowsTx } from './batch-fixture.ts';
-import {
-  COORDINATOR_KEY_ID,
-  coordinatorKey,
-  DEST,
-  type Harness,
-  harness,
-  migrateCosigner,
-  OTHER_DEST,
-} from './fixture.ts';
+import { batchHarness, idOf, item } from './batch-fixture.ts';
+import { COORDINATOR_KEY_ID, coordinatorKey, DEST, type Harness, OTHER_DEST } from './fixture.ts';
 
 const backends = await storeBackends();
 
@@ -54,11 +46,7 @@ async function inject(h: Harness, raw: { headers: Record<string, string>; body: 
 
 describe.each(backends)('co-signer /v1/sign-batch on $name', (backend) => {
   afterAll(() => backend.cleanup());
-  const open = async () => {
-    const h = await harness(await migrateCosigner(await backend.open({ migrate: false })));
-    h.deps.checks = nonceFollowsTx(h.address);
-    return h;
-  };
+  const open = () => batchHarness(backend);
   const codes = (j: BatchJson) =>
     j.results.map((r) => (r.ok ? (r.repeated ? 'repeated' : 'signed') : r.code));
 
