@@ -68,6 +68,35 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }
 
+/**
+ * Where an intent's time goes: per workflow event, the time since the intent's previous transition
+ * (p50/p99 ms over `ids`), from the coordinator's own transition history.
+ */
+async function stageLatencies(
+  databaseUrl: string,
+  schema: string,
+  ids: string[],
+): Promise<Record<string, { p50: number; p99: number; n: number }>> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ event: string; p50: number; p99: number; n: string }>(
+      `SELECT event, percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99, count(*) AS n
+         FROM (SELECT event, extract(epoch FROM at - lag(at) OVER (PARTITION BY intent_id ORDER BY seq)) * 1000 AS d
+                 FROM ${schema}.wf_transitions WHERE intent_id = ANY($1::uuid[])) x
+        WHERE d IS NOT NULL GROUP BY event`,
+      [ids],
+    );
+    return Object.fromEntries(
+      rows.map((r) => [r.event, { p50: Math.round(r.p50), p99: Math.round(r.p99), n: Number(r.n) }]),
+    );
+  } finally {
+    await c.end();
+  }
+}
+
 /** Per-intent time from submit (created_at) to the last of its co-signer signatures, from the coordinator's DB. */
 async function signedTimes(
   databaseUrl: string,
@@ -218,6 +247,15 @@ const suite: BenchSuite = {
           Object.keys(pids).map((k) => [
             k,
             Number(((after[k]!.cpuMs - before[k]!.cpuMs) / total).toFixed(2)),
+          ]),
+        ),
+      });
+      measurements.push({
+        name: 'ms since the previous transition, by workflow event (throughput run; p50/p99)',
+        extra: Object.fromEntries(
+          Object.entries(await stageLatencies(databaseUrl, coordinatorSchema, run.ids)).map(([k, v]) => [
+            k,
+            `${v.p50}/${v.p99} (${v.n})`,
           ]),
         ),
       });

@@ -250,7 +250,12 @@ describe.each(backends)('batched workflow on $name', (backend) => {
       cosigners: ['cosigner-a', 'cosigner-b'],
       threshold: 2,
     }));
-    const { c, chain } = await fixture(await backend.open(), { cosigners, wallets });
+    // A waiting build must be woken by its wallet's holder finishing, not by its own re-check timer.
+    const { c, chain } = await fixture(await backend.open(), {
+      cosigners,
+      wallets,
+      polling: { confirmPollMs: 10, walletBusyPollMs: 600_000 },
+    });
     chain.state = 'pending';
     // Two intents on hot-1, one on each other wallet.
     const intents = [

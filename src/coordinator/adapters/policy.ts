@@ -1,3 +1,4 @@
+import { pushTo } from '../../core/collections.ts';
 import type { PrincipalSet } from '../../core/identity/principal-set.ts';
 import type { Intent } from '../../core/intent/index.ts';
 import { evaluate } from '../../core/policy/evaluate.ts';
@@ -31,29 +32,43 @@ export interface PolicyAdapterDeps {
  * The co-signers evaluate again with their own ledgers; this answer only routes the workflow.
  */
 export function policyAdapter(d: PolicyAdapterDeps): PolicyPort {
-  return {
-    async evaluate(intent: Intent, nowDate: Date): Promise<WorkflowDecision> {
-      const now = nowDate.toISOString();
-      const principal = d.principals().get(intent.requestedBy);
-      const policy = d.policy();
-      const horizonMs = ledgerHorizonMs(policy);
-      const since = new Date(nowDate.getTime() - horizonMs).toISOString();
-      const [book, ledger, screening] = await Promise.all([
-        d.addressBook(intent.chain, now),
-        horizonMs > 0 ? ledgerSince(d.db, intent.wallet, since) : Promise.resolve([]),
-        d.screening ? d.screening.lookup(intent.chain, intent.destination) : undefined,
-      ]);
+  const evaluateMany = async (intents: readonly Intent[], nowDate: Date): Promise<WorkflowDecision[]> => {
+    const now = nowDate.toISOString();
+    const policy = d.policy();
+    const principals = d.principals();
+    const horizonMs = ledgerHorizonMs(policy);
+    const since = new Date(nowDate.getTime() - horizonMs).toISOString();
+    const chains = [...new Set(intents.map((i) => i.chain))];
+    // Facts shared by the batch are read once: one address book per chain, one ledger query for
+    // all the wallets; screening per destination, in parallel.
+    const [books, ledgers, screenings] = await Promise.all([
+      Promise.all(chains.map((c) => d.addressBook(c, now))).then(
+        (b) => new Map(chains.map((c, i) => [c, b[i]!])),
+      ),
+      horizonMs > 0
+        ? ledgerSince(d.db, [...new Set(intents.map((i) => i.wallet))], since)
+        : Promise.resolve(new Map<string, LedgerEntry[]>()),
+      Promise.all(intents.map((i) => d.screening?.lookup(i.chain, i.destination))),
+    ]);
+    return intents.map((intent, n) => {
+      const screening = screenings[n];
       const decision = evaluate(policy, intent, {
         now,
-        requester: { id: intent.requestedBy, roles: principal?.roles ?? [] },
-        addressBook: book,
-        ledger,
+        requester: { id: intent.requestedBy, roles: principals.get(intent.requestedBy)?.roles ?? [] },
+        addressBook: books.get(intent.chain)!,
+        ledger: ledgers.get(intent.wallet) ?? [],
         screening: screening?.status ?? (d.screeningRequired?.() === false ? 'clear' : 'unavailable'),
         ...(screening?.lists ? { screeningLists: screening.lists } : {}),
         assets: {},
       });
       return decision as unknown as WorkflowDecision;
+    });
+  };
+  return {
+    async evaluate(intent: Intent, nowDate: Date): Promise<WorkflowDecision> {
+      return (await evaluateMany([intent], nowDate))[0]!;
     },
+    evaluateMany,
   };
 }
 
@@ -68,16 +83,22 @@ export function ledgerHorizonMs(policy: Policy): number {
   return Math.min(LEDGER_HORIZON_MS, Math.max(0, ...policy.compiled.limits.map((l) => l.windowMs ?? 0)));
 }
 
-async function ledgerSince(db: Queryable, wallet: string, since: string): Promise<LedgerEntry[]> {
+/** The ledgers of many wallets (one query), by wallet. */
+async function ledgerSince(
+  db: Queryable,
+  wallets: string[],
+  since: string,
+): Promise<Map<string, LedgerEntry[]>> {
   const { rows } = await db.query<{ id: string; intent_json: string; updated_at: Date | string }>(
     `SELECT i.id, i.intent_json, t.at AS updated_at FROM wf_intents i
        JOIN wf_transitions t ON t.intent_id = i.id AND t.to_state = 'signing'
-     WHERE i.wallet = $1 AND i.state IN ('signing', 'broadcast', 'confirmed') AND t.at >= $2`,
-    [wallet, since],
+     WHERE i.wallet = ANY($1::text[]) AND i.state IN ('signing', 'broadcast', 'confirmed') AND t.at >= $2`,
+    [wallets, since],
   );
-  return rows.map((r) => {
+  const out = new Map<string, LedgerEntry[]>();
+  for (const r of rows) {
     const i = JSON.parse(r.intent_json) as Intent;
-    return {
+    pushTo(out, i.wallet, {
       intentId: i.id,
       wallet: i.wallet,
       chain: i.chain,
@@ -86,6 +107,7 @@ async function ledgerSince(db: Queryable, wallet: string, since: string): Promis
       amount: i.amount,
       requestedBy: i.requestedBy,
       at: (r.updated_at instanceof Date ? r.updated_at : new Date(r.updated_at)).toISOString(),
-    };
-  });
+    });
+  }
+  return out;
 }

@@ -191,50 +191,53 @@ export class WorkflowEngine {
   /** Policy for each intent in `requested`; allowed ones go straight on to building (or a delay). */
   private async evaluate(claimed: Claimed[], now: Date): Promise<Map<string, StepOutcome>> {
     const items: TransitionItem[] = [];
+    const due: IntentRecord[] = [];
     for (const { rec } of claimed) {
       if (rec.state !== 'requested') continue;
-      if (now >= rec.expiresAt) {
-        items.push({ id: rec.id, events: [{ event: 'expire', actor: SYSTEM }] });
-        continue;
-      }
-      const events = await this.decide(rec, now);
-      items.push({ id: rec.id, events });
+      if (now >= rec.expiresAt) items.push(item(rec.id, [{ event: 'expire', actor: SYSTEM }]));
+      else due.push(rec);
     }
+    const decided = await this.decide(due, now);
+    for (const [i, rec] of due.entries()) items.push(item(rec.id, decided[i]!));
     await this.d.db.transaction((tx) => this.ctx.batch.transitionManyInTx(tx, items, now));
     return new Map();
   }
 
-  private async decide(rec: IntentRecord, now: Date): Promise<TransitionInput[]> {
-    if (!this.d.policy)
-      return this.ctx.failEvents(
-        'POLICY_UNAVAILABLE',
-        'no policy engine is configured: refusing (fail closed)',
-      );
+  /** The policy's decision for each intent, as the events that follow from it. */
+  private async decide(recs: IntentRecord[], now: Date): Promise<TransitionInput[][]> {
+    if (recs.length === 0) return [];
+    const policy = this.d.policy;
+    if (!policy) {
+      const message = 'no policy engine is configured: refusing (fail closed)';
+      return recs.map(() => this.ctx.failEvents('POLICY_UNAVAILABLE', message));
+    }
     const t0 = performance.now();
-    let decision: WorkflowDecision;
+    let decisions: (WorkflowDecision | Error)[];
     try {
-      decision = await this.d.policy.evaluate(parseIntent(JSON.parse(rec.intentJson)), now);
+      const intents = recs.map(intentOf);
+      decisions = policy.evaluateMany
+        ? await policy.evaluateMany(intents, now)
+        : await Promise.all(intents.map((i) => policy.evaluate(i, now).catch((e: unknown) => toError(e))));
     } catch (e) {
-      return this.ctx.failEvents('POLICY_ERROR', e instanceof Error ? e.message : String(e));
+      decisions = recs.map(() => toError(e));
     }
-    this.d.metrics?.decisionSeconds((performance.now() - t0) / 1000);
-    if (decision.decision === 'block') {
-      const message = decision.reasons.join('; ') || 'blocked by policy';
+    const seconds = (performance.now() - t0) / 1000 / recs.length;
+    return recs.map((rec, i) => {
+      const decision = decisions[i]!;
+      if (decision instanceof Error) return this.ctx.failEvents('POLICY_ERROR', decision.message);
+      this.d.metrics?.decisionSeconds(seconds);
+      if (decision.decision === 'block') {
+        const message = decision.reasons.join('; ') || 'blocked by policy';
+        const failure = { code: 'POLICY_BLOCKED', message };
+        return [{ event: 'policy_blocked', actor: 'policy', decision, failure }];
+      }
+      if (decision.decision === 'approve')
+        return [{ event: 'policy_requires_approval', actor: 'policy', decision }];
       return [
-        {
-          event: 'policy_blocked',
-          actor: 'policy',
-          decision,
-          failure: { code: 'POLICY_BLOCKED', message },
-        },
+        { event: 'policy_allowed', actor: 'policy', decision },
+        ...this.afterApprovedEvents(rec.id, decision, now),
       ];
-    }
-    if (decision.decision === 'approve')
-      return [{ event: 'policy_requires_approval', actor: 'policy', decision }];
-    return [
-      { event: 'policy_allowed', actor: 'policy', decision },
-      ...this.afterApprovedEvents(rec.id, decision, now),
-    ];
+    });
   }
 
   /** approved → delayed (time lock) or building, in the caller's transaction. */
@@ -433,6 +436,8 @@ export class WorkflowEngine {
     return expired.length;
   }
 }
+
+const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
 const item = (id: string, events: TransitionInput[]): TransitionItem => ({ id, events });
 

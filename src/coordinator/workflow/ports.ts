@@ -29,6 +29,8 @@ export interface WorkflowDecision {
 
 export interface PolicyPort {
   evaluate(intent: Intent, now: Date): Promise<WorkflowDecision>;
+  /** Many at once, facts read once for the batch (optional; else `evaluate` per intent). */
+  evaluateMany?(intents: readonly Intent[], now: Date): Promise<WorkflowDecision[]>;
 }
 
 export type ApprovalCheck =
