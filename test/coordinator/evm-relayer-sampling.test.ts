@@ -1,5 +1,10 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import fc from 'fast-check';
+import { type Hex, keccak256, parseTransaction, recoverTransactionAddress } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
-import { RelayerNonces, Sampled } from '../../src/coordinator/chains/evm-relayer.ts';
+import { RelayerNonces, Sampled, signCarrier } from '../../src/coordinator/chains/evm-relayer.ts';
 
 describe('relayer pending count sampled from the node', () => {
   it('wouldFillGap says in advance when next() would hand out a nonce below ones given', () => {
@@ -51,5 +56,38 @@ describe('relayer pending count sampled from the node', () => {
     await expect(s.get(0)).rejects.toThrow('node down');
     fail = false;
     expect(await s.get(1)).toBe(5);
+  });
+});
+
+describe('relayer carrier signature', () => {
+  it('is byte-identical to viem signTransaction (RFC 6979, low S) and recovers to the relayer', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 2 ** 32 }),
+        fc.bigInt({ min: 21_000n, max: 10_000_000n }),
+        fc.bigInt({ min: 0n, max: 10n ** 12n }),
+        fc.uint8Array({ minLength: 0, maxLength: 300 }),
+        async (nonce, gas, tip, bytes) => {
+          const key = `0x${bytesToHex(secp256k1.utils.randomSecretKey())}` as Hex;
+          const tx = {
+            chainId: 31337,
+            nonce,
+            to: '0x00000000000000000000000000000000000000a1' as Hex,
+            data: `0x6a761202${bytesToHex(bytes)}` as Hex,
+            gas,
+            maxFeePerGas: tip * 2n + 7n,
+            maxPriorityFeePerGas: tip,
+          };
+          const ours = signCarrier(tx, key);
+          const viem = await privateKeyToAccount(key).signTransaction({ ...tx, type: 'eip1559' });
+          expect(ours.raw).toBe(viem);
+          expect(ours.txHash).toBe(keccak256(viem));
+          const from = await recoverTransactionAddress({ serializedTransaction: ours.raw as never });
+          expect(from).toBe(privateKeyToAccount(key).address);
+          expect(parseTransaction(ours.raw).nonce).toBe(nonce);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });

@@ -33,7 +33,7 @@ import { execTransactionArgs } from '../../evm/execute.ts';
 import { classifyReceipt, receiptStatuses, type TxStatus } from '../../evm/receipts.ts';
 import { safeAbi } from '../../evm/safe-abi.ts';
 import type { ChainPort } from '../workflow/ports.ts';
-import { RelayerNonces, Sampled } from './evm-relayer.ts';
+import { RelayerNonces, Sampled, signCarrier } from './evm-relayer.ts';
 
 export { RelayerNonces } from './evm-relayer.ts';
 
@@ -118,6 +118,8 @@ export class EvmChain implements ChainPort {
   /** The endpoint's chain id, checked against the configured chain once per process. */
   private readonly rpcChainId: Sampled<bigint>;
   private readonly relayerPending: Sampled<number> | undefined;
+  /** Derived once: deriving an address from the key is a scalar multiplication. */
+  private readonly relayerAddress: Address | undefined;
   private readonly fees: Sampled<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }>;
 
   constructor(private readonly o: EvmChainOptions) {
@@ -136,6 +138,7 @@ export class EvmChain implements ChainPort {
     const sampleMs = o.sampleMs ?? 1000;
     this.rpcChainId = new Sampled(async () => BigInt(await this.client.getChainId()), Infinity);
     const relayer = o.relayerKey ? privateKeyToAccount(o.relayerKey).address : undefined;
+    this.relayerAddress = relayer;
     this.relayerPending = relayer
       ? new Sampled(
           () => this.client.getTransactionCount({ address: relayer, blockTag: 'pending' }),
@@ -228,11 +231,11 @@ export class EvmChain implements ChainPort {
       functionName: 'execTransaction',
       args: execTransactionArgs(f, owners),
     });
-    const account = privateKeyToAccount(this.o.relayerKey);
+    const relayerKey = this.o.relayerKey;
     const [gas, fees] = await Promise.all([
       this.o.safeExecGas === 'estimate'
         ? this.client
-            .estimateGas({ account: account.address, to: tx.safe as Address, data })
+            .estimateGas({ account: this.relayerAddress!, to: tx.safe as Address, data })
             .then((g) => (g * 12n) / 10n)
         : (this.o.safeExecGas ?? SAFE_EXEC_GAS_LIMIT),
       this.fees.get(Date.now()),
@@ -246,17 +249,18 @@ export class EvmChain implements ChainPort {
       if (this.relayerNonce.wouldFillGap(pending, Date.now()))
         pending = await pendingCount.get(Date.now(), true);
       const nonce = this.relayerNonce.next(pending, Date.now());
-      const raw = await account.signTransaction({
-        type: 'eip1559',
-        chainId: this.client.chain.id,
-        nonce,
-        to: tx.safe as Address,
-        data,
-        gas,
-        maxFeePerGas: fees.maxFeePerGas,
-        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
-      });
-      return { raw, txHash: keccak256(raw) };
+      return signCarrier(
+        {
+          chainId: this.client.chain.id,
+          nonce,
+          to: tx.safe as Address,
+          data,
+          gas,
+          maxFeePerGas: fees.maxFeePerGas,
+          maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+        },
+        relayerKey,
+      );
     });
     this.relayerLock = run.catch(() => undefined);
     const signed = await run;
