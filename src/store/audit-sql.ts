@@ -14,6 +14,7 @@ export const AUDIT_SQL = {
   /** Staged entries (migration 0003), written in the caller's transaction. */
   stageMany: `INSERT INTO audit_inbox (kind, actor, subject, body)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
+  anyStaged: 'SELECT EXISTS (SELECT 1 FROM audit_inbox) AS any',
   stagedBatch: 'SELECT id, kind, actor, subject, body FROM audit_inbox ORDER BY id LIMIT $1',
   unstage: 'DELETE FROM audit_inbox WHERE id = ANY($1::bigint[])',
   insertCheckpoint:

@@ -33,6 +33,8 @@ const SEAL_IDLE_MS = 1000;
 /** How long after the last staged entry the sealer keeps looking every few milliseconds. */
 const SEAL_HOT_MS = 1000;
 const SEAL_HOT_INTERVAL_MS = 3;
+/** After a committed stage, how long the sealer waits so that concurrent stagers share a seal. */
+const SEAL_COALESCE_MS = 5;
 
 interface Waiter {
   entry: ReturnType<typeof prepareEntry>;
@@ -124,9 +126,9 @@ export class AuditLog {
     };
   }
 
-  /** Rows from {@link stageRows} were written: seal them soon. */
+  /** Rows from {@link stageRows} were written and committed: seal them soon. */
   staged(): void {
-    this.sealSoon();
+    this.sealSoon(true);
   }
 
   /**
@@ -176,8 +178,12 @@ export class AuditLog {
     await this.sealPending().catch((e) => this.options.onSealError?.(e));
   }
 
-  private sealSoon(): void {
-    this.hotUntil = Date.now() + SEAL_HOT_MS;
+  /**
+   * `committed`: the rows are already committed (stageRows + staged): no need to keep looking for
+   * them, and waiting a few ms lets entries staged meanwhile share one seal transaction.
+   */
+  private sealSoon(committed = false): void {
+    if (!committed) this.hotUntil = Date.now() + SEAL_HOT_MS;
     if (this.hotTimer || this.closed) return;
     const tick = () => {
       this.hotTimer = undefined;
@@ -191,7 +197,7 @@ export class AuditLog {
           }
         });
     };
-    this.hotTimer = setTimeout(tick, 0);
+    this.hotTimer = setTimeout(tick, committed ? SEAL_COALESCE_MS : 0);
     this.hotTimer.unref();
   }
 
@@ -201,6 +207,11 @@ export class AuditLog {
   }
 
   private async sealBatch(): Promise<number> {
+    // An empty inbox costs one statement, not a locked transaction (the hot sealer polls every few
+    // ms). Read committed: every entry committed before this statement is seen, so readers, who
+    // seal first, still never miss one; a later one is the next round's.
+    const any = await this.db.query<{ any: boolean }>(AUDIT_SQL.anyStaged);
+    if (!any.rows[0]?.any) return 0;
     const recs = await this.db.transaction(async (tx) => {
       // Lock first: a second sealer then reads the inbox only after the first one's delete committed.
       await advisoryXactLock(tx, LOCKS.auditAppend);

@@ -9,13 +9,19 @@ export interface OpenDbOptions {
   /** PGlite data directory; omitted = in memory. */
   dataDir?: string;
   schema?: string;
+  /** PostgreSQL connection pool size (default: see openPostgres). */
+  poolSize?: number;
   migrate?: boolean;
 }
 
 /** Opens the configured backend and applies migrations (unless told not to). */
 export async function openDb(options: OpenDbOptions): Promise<Db> {
   const db = options.databaseUrl
-    ? await openPostgres({ connectionString: options.databaseUrl, schema: options.schema })
+    ? await openPostgres({
+        connectionString: options.databaseUrl,
+        schema: options.schema,
+        ...(options.poolSize ? { max: options.poolSize } : {}),
+      })
     : await openPglite({ dataDir: options.dataDir });
   if (options.migrate !== false) {
     try {

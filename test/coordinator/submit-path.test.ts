@@ -143,4 +143,34 @@ describe.each(backends)('POST /v1/intents submit path on $name', (backend) => {
     await c.close();
     await audit.stopSealer();
   });
+
+  it('the audit sealer: an empty round is one statement; a committed stage is sealed without a reader', async () => {
+    const raw = await backend.open();
+    const sealerDb = countingDb(raw);
+    const audit = new AuditLog(sealerDb, { now: () => new Date().toISOString() });
+    await audit.sealPending();
+    const before = sealerDb.statements;
+    expect(await audit.sealPending()).toBe(0);
+    expect(sealerDb.statements - before).toBe(1);
+    const { c, post } = await (async () => {
+      const f = await fixture(raw, { audit });
+      return {
+        c: f.c,
+        post: (payload: unknown) =>
+          f.c.app.inject({ method: 'POST', url: '/v1/intents', headers: idem(), payload: payload as object }),
+      };
+    })();
+    const intent = makeIntent();
+    expect((await post(submitBody(intent))).statusCode).toBe(201);
+    // staged() wakes the sealer: the entry reaches the chain with nobody reading.
+    await vi.waitFor(
+      async () =>
+        expect(
+          await count(raw, 'SELECT count(*) AS n FROM audit_log WHERE subject = $1', [`intent:${intent.id}`]),
+        ).toBe(1),
+      { timeout: 10_000, interval: 20 },
+    );
+    await c.close();
+    await audit.stopSealer();
+  });
 });
