@@ -41,6 +41,8 @@ export class Worker {
   private readonly laneWakers = new Map<string, () => void>();
   /** Per lane: poked while busy, so the next wait is skipped. */
   private readonly signalled = new Map<string, boolean>();
+  /** Per lane: the earliest time a job this worker snoozed becomes due (so it wakes for it). */
+  private readonly dueAt = new Map<string, number>();
   private lastSweep = 0;
   readonly id: string;
 
@@ -125,14 +127,20 @@ export class Worker {
       const message = e instanceof Error ? e.message : String(e);
       outcomes = new Map(jobs.map((j) => [j.id, { kind: 'retry', code: 'STEP_ERROR', message }]));
     }
+    const settled = jobs.map((job) => ({
+      job,
+      outcome: outcomes.get(job.id) ?? ({ kind: 'done' } as const),
+    }));
     try {
-      await this.queue.settleMany(
-        jobs.map((job) => ({ job, outcome: outcomes.get(job.id) ?? { kind: 'done' } })),
-        this.o.clock(),
-      );
+      await this.queue.settleMany(settled, this.o.clock());
     } catch (e) {
       // The leases run out and the jobs are claimed again: every step is safe to rerun.
       this.o.onError?.(e, kind);
+    }
+    for (const { outcome } of settled) {
+      if (outcome.kind !== 'snooze') continue;
+      const at = outcome.until.getTime();
+      if (at < (this.dueAt.get(kind) ?? Number.POSITIVE_INFINITY)) this.dueAt.set(kind, at);
     }
     // What this batch enqueued is the next lane's work.
     this.pokeLane(NEXT[kind]);
@@ -153,12 +161,26 @@ export class Worker {
       if (!this.running) break;
       // A full batch: more may be ready, look again at once.
       if (claimed >= max) continue;
-      if (!this.signalled.get(kind)) await this.wait(this.o.pollMs ?? 250, kind);
+      if (!this.signalled.get(kind)) await this.wait(this.nextWaitMs(kind), kind);
       this.signalled.set(kind, false);
       // Woken by new work: linger a moment so it is claimed as a batch, not one job at a time
       // (each claim and each step is a few round trips whatever its size).
       if (this.running) await this.wait(this.o.lingerMs ?? 4);
     }
+  }
+
+  /**
+   * Until the poll interval ends or, sooner, a job this worker snoozed is due (a confirmation
+   * check, a wallet slot re-check): other processes' work is found by the poll, ours on time.
+   */
+  private nextWaitMs(kind: string): number {
+    const poll = this.o.pollMs ?? 250;
+    const due = this.dueAt.get(kind);
+    if (due === undefined) return poll;
+    const ms = due - this.o.clock().getTime();
+    if (ms > poll) return poll;
+    this.dueAt.delete(kind);
+    return Math.max(0, ms);
   }
 
   /** Resolves after `ms`, or earlier when `lane` (if given) is poked or the worker stops. */
