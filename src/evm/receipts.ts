@@ -6,6 +6,7 @@ import {
   type TransactionReceipt,
 } from 'viem';
 import { getHttpRpcClient } from 'viem/utils';
+import { CustosError } from '../core/errors/base.ts';
 
 export type TxStatus = 'pending' | 'confirmed' | 'failed';
 
@@ -41,9 +42,11 @@ export const RECEIPT_BATCH_SIZE = 1000;
 /**
  * Receipts of many transactions in one JSON-RPC batch request per RECEIPT_BATCH_SIZE hashes
  * (eth_getTransactionReceipt × n in one HTTP POST), classified by `classifyReceipt`. A hash
- * whose entry carries an error, or a batch whose request fails, is 'pending' — exactly what a
- * single receipt lookup that throws gives (the caller polls again; nothing is marked confirmed
- * without a receipt).
+ * whose entry carries an error is 'pending' — exactly what a single receipt lookup that throws
+ * gives (the caller polls again; nothing is marked confirmed without a receipt). A request that
+ * fails as a whole, or an endpoint that answers with one (error) object instead of an array
+ * (it does not take batches), throws RPC_BATCH_FAILED: the caller falls back to one lookup per
+ * hash rather than reading everything as pending forever.
  */
 export async function receiptStatuses(
   rpcUrl: string,
@@ -64,9 +67,19 @@ export async function receiptStatuses(
         method: 'eth_getTransactionReceipt',
         params: [hash as Hex],
       }));
-      const replies = await rpc.request({ body }).catch(() => [] as const);
+      let replies: unknown;
+      try {
+        replies = await rpc.request({ body });
+      } catch (cause) {
+        throw new CustosError('RPC_BATCH_FAILED', 'the receipt batch request failed', { cause });
+      }
+      // An endpoint that does not take batch arrays answers with one error object.
+      if (!Array.isArray(replies)) {
+        throw new CustosError('RPC_BATCH_FAILED', 'the RPC endpoint did not answer the batch with an array');
+      }
       const byId = new Map<unknown, { result?: unknown; error?: unknown }>();
-      for (const r of Array.isArray(replies) ? replies : []) byId.set(r.id, r);
+      for (const r of replies as { id?: unknown; result?: unknown; error?: unknown }[])
+        if (r && typeof r === 'object') byId.set(r.id, r);
       chunk.forEach((hash, id) => {
         const r = byId.get(id);
         const receipt =

@@ -29,7 +29,10 @@ let w: World;
 let safe: SafeWallet;
 let chain: EvmChain;
 let proxy: Server;
+let rpcUrl: string;
 const seen: { http: number; calls: string[] } = { http: 0, calls: [] };
+/** When set, the proxy answers every batch array as an endpoint without batch support does. */
+let refuseBatches = false;
 
 beforeAll(async () => {
   w = await startWorld();
@@ -43,6 +46,13 @@ beforeAll(async () => {
       const parsed = JSON.parse(body) as { method: string } | { method: string }[];
       seen.http++;
       for (const c of Array.isArray(parsed) ? parsed : [parsed]) seen.calls.push(c.method);
+      if (refuseBatches && Array.isArray(parsed)) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"batch requests not supported"}}',
+        );
+        return;
+      }
       const r = await fetch(w.anvil.rpcUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -56,9 +66,10 @@ beforeAll(async () => {
   const relayerKey = `0x${bytesToHex(secp256k1.utils.randomSecretKey())}` as Hex;
   const { privateKeyToAccount } = await import('viem/accounts');
   await w.anvil.fund(privateKeyToAccount(relayerKey).address, 10n ** 21n);
+  rpcUrl = `http://127.0.0.1:${port}`;
   chain = new EvmChain({
     chain: CHAIN,
-    rpcUrl: `http://127.0.0.1:${port}`,
+    rpcUrl,
     wallets: () => [safe as unknown as WalletRecord],
     relayerKey,
   });
@@ -158,6 +169,30 @@ describe('EvmChain.statusMany on anvil', () => {
       [hashes.unknown, 'pending'],
     ]);
     expect((await chain.statusMany([])).size).toBe(0);
+  });
+
+  it('an endpoint without batch support: batch: false reads one receipt per hash; a batched adapter agrees with status', async () => {
+    const all = Object.values(hashes);
+    const unbatched = new EvmChain({
+      chain: CHAIN,
+      rpcUrl,
+      wallets: () => [safe as unknown as WalletRecord],
+      batch: false,
+    });
+    refuseBatches = true;
+    try {
+      const mark = seen.http;
+      const viaOption = await unbatched.statusMany(all);
+      expect(all.map((h) => viaOption.get(h))).toEqual(['confirmed', 'failed', 'failed', 'pending']);
+      expect(seen.http - mark).toBe(all.length);
+      // The batched adapter gets no answer from this endpoint at all: it never says confirmed or
+      // failed without a receipt, and statusMany says what status says.
+      const refused = await chain.statusMany(all);
+      for (const h of all) expect(refused.get(h)).toBe(await chain.status(h));
+      expect([...refused.values()]).toEqual(all.map(() => 'pending'));
+    } finally {
+      refuseBatches = false;
+    }
   });
 
   it('a withdrawal makes no gas estimate and no chain id read', async () => {

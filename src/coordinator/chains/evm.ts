@@ -297,8 +297,19 @@ export class EvmChain implements ChainPort {
   }
 
   /** Receipts of many carriers in one JSON-RPC batch request, each classified as `status` does. */
-  statusMany(txHashes: readonly string[]): Promise<Map<string, TxStatus>> {
-    return receiptStatuses(this.o.rpcUrl, txHashes);
+  async statusMany(txHashes: readonly string[]): Promise<Map<string, TxStatus>> {
+    if (this.o.batch !== false) {
+      try {
+        return await receiptStatuses(this.o.rpcUrl, txHashes);
+      } catch (e) {
+        if (!(e instanceof CustosError && e.code === 'RPC_BATCH_FAILED')) throw e;
+      }
+    }
+    // No batches on this endpoint, or the batch failed as a whole: one lookup per hash, each
+    // pending on failure exactly as `status` is (the node being down costs one more request).
+    const unique = [...new Set(txHashes)];
+    const all = await Promise.all(unique.map(async (h) => [h, await this.status(h)] as const));
+    return new Map(all);
   }
 
   decode(tx: TxPayload): unknown {
