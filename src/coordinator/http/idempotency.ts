@@ -1,5 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Queryable } from '../../store/db.ts';
 import type { NewKeyRecord } from '../../store/workflow/create-intent.ts';
@@ -29,10 +28,10 @@ export function requireIdempotencyKey(req: FastifyRequest): string {
   return key;
 }
 
-/** Request fingerprint: method, path and the exact body bytes. */
+/** Request fingerprint: SHA-256 (node:crypto, native) of method, path and the exact body bytes. */
 export function requestHash(req: FastifyRequest): string {
   const raw = (req as FastifyRequest & { rawBody?: string }).rawBody ?? '';
-  return bytesToHex(sha256(utf8ToBytes(`${req.method}\n${req.url}\n${raw}`)));
+  return createHash('sha256').update(`${req.method}\n${req.url}\n${raw}`, 'utf8').digest('hex');
 }
 
 /** How long a first request holds its key before a retry may take it over (its process died). */
