@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -149,7 +150,8 @@ export async function measureSafeWithdrawals(o: {
           chain: CHAIN,
           asset: `${CHAIN}/erc20:${deployed.token}`,
           wallet: w.id,
-          destination: getAddress(privateKeyToAccount(randomKey()).address),
+          // a fresh address each time, without an EC key derivation in the measured loop
+          destination: getAddress(`0x${randomBytes(20).toString('hex')}`),
           amount: '1000',
           reference: `B-${n}`,
           requestedBy: 'svc-bench',
