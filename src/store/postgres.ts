@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { CustosError } from '../core/errors/base.ts';
-import type { Db, Queryable, QueryResult } from './db.ts';
+import { type Db, preparedName, type Queryable, type QueryResult } from './db.ts';
 
 // int8 (bigint) columns come back as strings by default; keep them exact as bigint-safe strings.
 // numeric too. Callers convert with BigInt() where they need arithmetic.
@@ -53,7 +53,10 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
   }
   const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
     async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-      const r = await c.query(sql, params as unknown[]);
+      const name = preparedName(sql);
+      const r = name
+        ? await c.query({ name, text: sql, values: params as unknown[] })
+        : await c.query(sql, params as unknown[]);
       return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
     },
     async exec(sql: string): Promise<void> {
