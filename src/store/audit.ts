@@ -34,7 +34,7 @@ const SEAL_IDLE_MS = 1000;
 const SEAL_HOT_MS = 1000;
 const SEAL_HOT_INTERVAL_MS = 3;
 /** After a committed stage, how long the sealer waits so that concurrent stagers share a seal. */
-const SEAL_COALESCE_MS = 5;
+const SEAL_COALESCE_MS = 10;
 
 interface Waiter {
   entry: ReturnType<typeof prepareEntry>;
@@ -190,8 +190,9 @@ export class AuditLog {
       void this.sealPending()
         .catch((e) => this.options.onSealError?.(e))
         .then((n) => {
-          // The stager's transaction may not have committed yet: keep looking while it is hot.
-          if (!this.closed && (n || Date.now() < this.hotUntil)) {
+          // A stageInTx stager's transaction may not have committed yet: keep looking while it is
+          // hot. Committed stages (staged()) need no second look: a later one schedules its own.
+          if (!this.closed && Date.now() < this.hotUntil) {
             this.hotTimer = setTimeout(tick, n ? 0 : SEAL_HOT_INTERVAL_MS);
             this.hotTimer.unref();
           }
