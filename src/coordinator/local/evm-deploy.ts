@@ -34,7 +34,13 @@ export async function deployDemoEvm(o: {
     nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
     rpcUrls: { default: { http: [o.anvilRpc] } },
   });
-  const client = createPublicClient({ chain: viemChain, transport: http(o.anvilRpc) }) as PublicClient<
+  // anvil mines on arrival: look for receipts every 20 ms, not viem's default 4 s (which made
+  // deploying a hundred Safes take minutes).
+  const client = createPublicClient({
+    chain: viemChain,
+    transport: http(o.anvilRpc),
+    pollingInterval: 20,
+  }) as PublicClient<
     Transport,
     Chain
   >;
