@@ -32,8 +32,11 @@ export interface AuditLogOptions {
 const SEAL_IDLE_MS = 1000;
 /** How long after the last staged entry the sealer keeps looking every few milliseconds. */
 const SEAL_HOT_MS = 1000;
-const SEAL_HOT_INTERVAL_MS = 3;
-/** After a committed stage, how long the sealer waits so that concurrent stagers share a seal. */
+/** Longest pause between looks while hot and finding nothing (doubling from SEAL_COALESCE_MS). */
+const SEAL_HOT_MAX_INTERVAL_MS = 200;
+/** After a round that sealed entries: the next look, late enough for the next ones to pile up. */
+const SEAL_BUSY_INTERVAL_MS = 20;
+/** After a stage, how long the sealer waits so that concurrent stagers share a seal. */
 const SEAL_COALESCE_MS = 10;
 
 interface Waiter {
@@ -185,20 +188,21 @@ export class AuditLog {
   private sealSoon(committed = false): void {
     if (!committed) this.hotUntil = Date.now() + SEAL_HOT_MS;
     if (this.hotTimer || this.closed) return;
+    let idle = SEAL_COALESCE_MS;
     const tick = () => {
       this.hotTimer = undefined;
       void this.sealPending()
         .catch((e) => this.options.onSealError?.(e))
         .then((n) => {
-          // A stageInTx stager's transaction may not have committed yet: keep looking while it is
-          // hot. Committed stages (staged()) need no second look: a later one schedules its own.
-          if (!this.closed && Date.now() < this.hotUntil) {
-            this.hotTimer = setTimeout(tick, n ? 0 : SEAL_HOT_INTERVAL_MS);
-            this.hotTimer.unref();
-          }
+          // The stager's transaction may not have committed yet: keep looking while it is hot, less
+          // and less often while nothing turns up (an empty look is a statement too).
+          if (this.closed || (!n && Date.now() >= this.hotUntil)) return;
+          idle = n ? SEAL_COALESCE_MS : Math.min(idle * 2, SEAL_HOT_MAX_INTERVAL_MS);
+          this.hotTimer = setTimeout(tick, n ? SEAL_BUSY_INTERVAL_MS : idle);
+          this.hotTimer.unref();
         });
     };
-    this.hotTimer = setTimeout(tick, committed ? SEAL_COALESCE_MS : 0);
+    this.hotTimer = setTimeout(tick, SEAL_COALESCE_MS);
     this.hotTimer.unref();
   }
 

@@ -60,10 +60,14 @@ export class Worker {
     this.lanes = KINDS.map((kind) => this.lane(kind));
   }
 
-  /** Nudges every lane (after an API call enqueued work) instead of waiting for the poll. */
+  /**
+   * Wakes the lanes an API call can give work to (a submit enqueues an evaluation; a quorum or a
+   * cancel, a build) instead of waiting for the poll. Not the others: at hundreds of submits a
+   * second, waking every lane would be hundreds of empty claims.
+   */
   poke(): void {
-    for (const k of KINDS) this.signalled.set(k, true);
-    for (const w of [...this.wakers]) w();
+    this.pokeLane(JOB.evaluate);
+    this.pokeLane(JOB.build);
   }
 
   private pokeLane(kind: string | undefined): void {
@@ -165,7 +169,7 @@ export class Worker {
       this.signalled.set(kind, false);
       // Woken by new work: linger a moment so it is claimed as a batch, not one job at a time
       // (each claim and each step is a few round trips whatever its size).
-      if (this.running) await this.wait(this.o.lingerMs ?? 4);
+      if (this.running) await this.wait(this.o.lingerMs ?? 10);
     }
   }
 
