@@ -13,11 +13,17 @@ export interface WorkerOptions {
   expirySweepMs?: number;
   /** How long a lane woken by new work waits for more before claiming (batches form). */
   lingerMs?: number;
+  /**
+   * Lanes per job kind (batches of that kind in flight at once). Signing waits on the co-signers
+   * and broadcasting on the chain node, so more than one batch of each is worth having in flight.
+   */
+  lanes?: Partial<Record<string, number>>;
   clock: () => Date;
   onError?: (e: unknown, jobKind: string) => void;
 }
 
 const KINDS = Object.values(JOB);
+const DEFAULT_LANES: Partial<Record<string, number>> = { [JOB.sign]: 3, [JOB.broadcast]: 2 };
 /** The lane whose work a finished batch of each kind enqueues (a final intent frees a build slot). */
 const NEXT: Record<string, string | undefined> = {
   [JOB.evaluate]: JOB.build,
@@ -38,7 +44,8 @@ export class Worker {
   private running = false;
   private lanes: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
-  private readonly laneWakers = new Map<string, () => void>();
+  /** Per kind: the lanes of that kind waiting for work. */
+  private readonly laneWakers = new Map<string, Set<() => void>>();
   /** Per lane: poked while busy, so the next wait is skipped. */
   private readonly signalled = new Map<string, boolean>();
   /** Per lane: the earliest time a job this worker snoozed becomes due (so it wakes for it). */
@@ -57,7 +64,9 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.lanes = KINDS.map((kind) => this.lane(kind));
+    this.lanes = KINDS.flatMap((kind) =>
+      Array.from({ length: this.o.lanes?.[kind] ?? DEFAULT_LANES[kind] ?? 1 }, () => this.lane(kind)),
+    );
   }
 
   /**
@@ -73,7 +82,9 @@ export class Worker {
   private pokeLane(kind: string | undefined): void {
     if (!kind) return;
     this.signalled.set(kind, true);
-    this.laneWakers.get(kind)?.();
+    // One waiting lane is enough: it claims everything ready (up to a batch).
+    const first = this.laneWakers.get(kind)?.values().next();
+    if (first && !first.done) first.value();
   }
 
   async stop(): Promise<void> {
@@ -193,13 +204,15 @@ export class Worker {
       const finish = () => {
         clearTimeout(t);
         this.wakers.delete(finish);
-        if (lane && this.laneWakers.get(lane) === finish) this.laneWakers.delete(lane);
+        if (lane) this.laneWakers.get(lane)?.delete(finish);
         resolve();
       };
       const t = setTimeout(finish, ms);
       if (lane) {
         this.wakers.add(finish);
-        this.laneWakers.set(lane, finish);
+        const set = this.laneWakers.get(lane) ?? new Set();
+        set.add(finish);
+        this.laneWakers.set(lane, set);
       }
     });
   }
