@@ -208,6 +208,9 @@ const suite: BenchSuite = {
       schemaPrefix: prefix,
       safes,
       bitcoin: false,
+      // The coordinator as an API process and a workflow process (roles api / workflow): on two
+      // cores, submits are then not queued behind workflow batches on one event loop.
+      workflowProcess: true,
       scrypt: { N: 1024, r: 8, p: 1 },
       coordinatorExtra: {
         worker: { batch: 64, confirmPollMs: 100 },
@@ -220,7 +223,8 @@ const suite: BenchSuite = {
     try {
       const api = new ApiClient(dep.setup.coordinatorUrl);
       const pids = {
-        coordinator: dep.coordinator.proc.pid!,
+        'coordinator (API)': dep.coordinator.proc.pid!,
+        'coordinator (workflow)': dep.workflow!.proc.pid!,
         'cosigner-a': dep.cosigners[0]!.proc.pid!,
         'cosigner-b': dep.cosigners[1]!.proc.pid!,
         anvil: dep.anvil.proc.pid!,

@@ -24,6 +24,13 @@ const HEX32 = /^[0-9a-f]{64}$/;
 export const coordinatorConfigSchema = z
   .object({
     version: z.literal(1),
+    /**
+     * What this process runs. `all` (default): API, workflow worker and watchtowers. A deployment
+     * can split them over processes on one PostgreSQL: `api` serves the HTTP API only and announces
+     * new work (LISTEN/NOTIFY); `workflow` runs the worker and the watchtowers (and still serves the
+     * API). Any number of each: the queue's leases keep them from doing a step twice.
+     */
+    role: z.enum(['all', 'api', 'workflow']).default('all'),
     listen: z
       .object({
         host: z.string().default('127.0.0.1'),
@@ -175,13 +182,13 @@ export const coordinatorConfigSchema = z
       .object({
         enabled: z.boolean().default(true),
         pollMs: z.number().int().min(10).max(60_000).default(250),
-        batch: z.number().int().min(1).max(1000).default(16),
+        batch: z.number().int().min(1).max(1000).default(64),
         visibilityMs: z.number().int().min(1000).max(3_600_000).default(60_000),
         /** How often a broadcast transaction is re-checked for confirmation. */
         confirmPollMs: z.number().int().min(10).max(600_000).default(2000),
       })
       .strict()
-      .default({ enabled: true, pollMs: 250, batch: 16, visibilityMs: 60_000, confirmPollMs: 2000 }),
+      .default({ enabled: true, pollMs: 250, batch: 64, visibilityMs: 60_000, confirmPollMs: 2000 }),
     /**
      * Test-only fault injection for the multi-process tests, applied only to intents whose
      * `reference` matches: pause at a workflow point (to kill the process there), or rewrite the

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { EvmAlert } from '../core/chains/evm/index.ts';
+import { coalesce } from '../store/coalesce.ts';
 import type { Db } from '../store/db.ts';
 import { AlertStore } from '../store/workflow/alerts.ts';
 import { ApprovalStore } from '../store/workflow/approvals.ts';
@@ -65,6 +66,12 @@ export interface CoordinatorOptions {
   webhookDispatcher?: { dispatcher: WebhookDispatcher; pollMs: number };
   /** Poll intervals of waiting steps (tests shorten them). */
   polling?: { confirmPollMs?: number; walletBusyPollMs?: number };
+  /**
+   * PostgreSQL channel on which API-only processes announce new work and workflow processes
+   * listen (LISTEN/NOTIFY), so a process split into an API tier and a workflow tier reacts at once
+   * instead of at its next poll. Ignored on PGlite (one process).
+   */
+  wakeChannel?: string;
 }
 
 export interface Coordinator {
@@ -115,6 +122,17 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     ...(o.fault ? { fault: o.fault } : {}),
     ...(o.polling ?? {}),
   });
+  const workerOn = o.worker?.enabled !== false;
+  // An API-only process hands new work to the workflow processes: one NOTIFY per burst of calls.
+  const wake = o.wakeChannel && o.db.listen ? o.wakeChannel : undefined;
+  const announce = wake
+    ? (() => {
+        const notify = coalesce<void>(async () => {
+          await o.db.query('SELECT pg_notify($1, $2)', [wake, '']);
+        });
+        return () => void notify().catch((e) => o.logger?.warn({ err: e }, 'work announcement failed'));
+      })()
+    : () => undefined;
   const worker = new Worker(queue, engine, {
     clock,
     ...(o.worker?.id ? { id: o.worker.id } : {}),
@@ -135,7 +153,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     ...(o.approvals ? { approvalsPort: o.approvals } : {}),
     ...(o.counters ? { counters: o.counters } : {}),
     clock,
-    poke: () => worker.poke(),
+    poke: workerOn ? () => worker.poke() : announce,
   });
   const directory: DirectoryPort = o.directory ?? {
     principals: () => [],
@@ -168,7 +186,11 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     },
     { ...(o.logger ? { logger: o.logger } : {}), ...(o.http ?? {}) },
   );
-  if (o.worker?.enabled !== false) worker.start();
+  let stopListening: (() => Promise<void>) | undefined;
+  if (workerOn) {
+    worker.start();
+    if (wake && o.db.listen) stopListening = await o.db.listen(wake, () => worker.poke());
+  }
   const watchDeps: WatchtowerDeps = {
     db: o.db,
     audit: o.audit,
@@ -200,6 +222,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     async close() {
       await watchtowers?.stop();
       await bitcoinWatchtowers?.stop();
+      await stopListening?.();
       await worker.stop();
       await o.webhookDispatcher?.dispatcher.stop();
       await app.close();

@@ -29,6 +29,9 @@ import { type TrustSnapshot, TrustView } from './trust.ts';
 import type { WatchedChain } from './watchtower.ts';
 import type { ChainPort } from './workflow/ports.ts';
 
+/** Where API-only processes announce new work to the workflow processes (PostgreSQL NOTIFY). */
+const WAKE_CHANNEL = 'custos_work';
+
 export interface RunningCoordinator {
   coordinator: Coordinator;
   db: Db;
@@ -191,7 +194,7 @@ export async function startCoordinator(
       known: evmKnownStore(db, chain),
     });
     chains.set(chain, evm);
-    if (c.watch.enabled)
+    if (c.watch.enabled && cfg.role !== 'api')
       watched.push({
         chain,
         client: evm.client,
@@ -224,7 +227,7 @@ export async function startCoordinator(
         minConf: c.minConf,
       }),
     );
-    if (c.watch.enabled)
+    if (c.watch.enabled && cfg.role !== 'api')
       watchedBitcoin.push({
         chain,
         source: rpc,
@@ -291,8 +294,9 @@ export async function startCoordinator(
       readTokens,
       ...(cfg.publicUrl ? { publicUrl: cfg.publicUrl } : {}),
     },
-    worker: cfg.worker,
+    worker: { ...cfg.worker, enabled: cfg.worker.enabled && cfg.role !== 'api' },
     polling: { confirmPollMs: cfg.worker.confirmPollMs },
+    wakeChannel: WAKE_CHANNEL,
     watch: {
       chains: watched,
       bitcoin: watchedBitcoin,

@@ -1,6 +1,24 @@
 import type { Hex } from '../core/chains/evm/types.ts';
 import type { MatchCandidates, MatchLookup } from '../core/chains/evm/watch.ts';
+import { coalesce } from '../store/coalesce.ts';
 import type { Queryable } from '../store/db.ts';
+
+interface KnownSafeTx {
+  wallet: string;
+  safeTxHash: Hex;
+  nonce: bigint;
+  intentId: string;
+  at: string;
+}
+
+interface KnownTx {
+  txHash: Hex;
+  wallet: string;
+  intentId: string;
+  kind: 'safe-exec' | 'hot';
+  safeTxHash?: Hex;
+  at: string;
+}
 
 /** A lookup the watchtower can warm with one query per block before matching synchronously. */
 export interface PreparedLookup extends MatchLookup {
@@ -13,41 +31,43 @@ export interface PreparedLookup extends MatchLookup {
  */
 export function evmKnownStore(db: Queryable, chain: string) {
   return {
-    async recordSafeTx(r: {
-      wallet: string;
-      safeTxHash: Hex;
-      nonce: bigint;
-      intentId: string;
-      at: string;
-    }): Promise<void> {
+    /** Concurrent calls (a batch of finalizations) share one INSERT. */
+    recordSafeTx: coalesce<KnownSafeTx>(async (rows) => {
       await db.query(
         `INSERT INTO evm_known_safe_tx (chain, wallet, safe_tx_hash, nonce, intent_id, recorded_at)
-         VALUES ($1, $2, $3, $4::numeric, $5, $6) ON CONFLICT DO NOTHING`,
-        [chain, r.wallet, r.safeTxHash.toLowerCase(), r.nonce.toString(), r.intentId, r.at],
-      );
-    },
-    async recordTx(r: {
-      txHash: Hex;
-      wallet: string;
-      intentId: string;
-      kind: 'safe-exec' | 'hot';
-      safeTxHash?: Hex;
-      at: string;
-    }): Promise<void> {
-      await db.query(
-        `INSERT INTO evm_known_tx (chain, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+         SELECT $1, wallet, safe_tx_hash, nonce, intent_id, recorded_at
+         FROM unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[])
+           AS r(wallet, safe_tx_hash, nonce, intent_id, recorded_at)
+         ON CONFLICT DO NOTHING`,
         [
           chain,
-          r.txHash.toLowerCase(),
-          r.wallet,
-          r.intentId,
-          r.kind,
-          r.safeTxHash?.toLowerCase() ?? null,
-          r.at,
+          rows.map((r) => r.wallet),
+          rows.map((r) => r.safeTxHash.toLowerCase()),
+          rows.map((r) => r.nonce.toString()),
+          rows.map((r) => r.intentId),
+          rows.map((r) => r.at),
         ],
       );
-    },
+    }),
+    /** Concurrent calls share one INSERT. */
+    recordTx: coalesce<KnownTx>(async (rows) => {
+      await db.query(
+        `INSERT INTO evm_known_tx (chain, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
+         SELECT $1, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+           AS r(tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
+         ON CONFLICT DO NOTHING`,
+        [
+          chain,
+          rows.map((r) => r.txHash.toLowerCase()),
+          rows.map((r) => r.wallet),
+          rows.map((r) => r.intentId),
+          rows.map((r) => r.kind),
+          rows.map((r) => r.safeTxHash?.toLowerCase() ?? null),
+          rows.map((r) => r.at),
+        ],
+      );
+    }),
     async recordReceipt(
       txHash: Hex,
       r: { blockNumber: bigint; blockHash: Hex; status: 'success' | 'reverted' },

@@ -21,7 +21,16 @@ export interface Db extends Queryable {
   /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * PostgreSQL LISTEN on a dedicated connection: `onNotify` runs for every NOTIFY on `channel`
+   * (`SELECT pg_notify(channel, '')` from any process). Absent on PGlite (one process only).
+   * Returns the function that stops listening.
+   */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
 }
+
+/** Channel names are plain identifiers (LISTEN takes no bind parameter). */
+export const CHANNEL_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** Transaction-scoped advisory lock (released at commit/rollback). Keys are stable per purpose. */
 export async function advisoryXactLock(tx: Queryable, key: bigint): Promise<void> {

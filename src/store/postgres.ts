@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { CustosError } from '../core/errors/base.ts';
-import { type Db, preparedName, type Queryable, type QueryResult } from './db.ts';
+import { CHANNEL_RE, type Db, preparedName, type Queryable, type QueryResult } from './db.ts';
 
 // int8 (bigint) columns come back as strings by default; keep them exact as bigint-safe strings.
 // numeric too. Callers convert with BigInt() where they need arithmetic.
@@ -32,17 +32,18 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
       details: { schema },
     });
   }
+  // search_path and statement_timeout are set at connection start-up, so every pooled
+  // connection agrees; the schema name was checked against SCHEMA_RE above.
+  const startup = [
+    schema ? `-c search_path=${schema},public` : '',
+    `-c statement_timeout=${options.statementTimeoutMs ?? 30_000}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max ?? 10,
-    // search_path and statement_timeout are set at connection start-up, so every pooled
-    // connection agrees; the schema name was checked against SCHEMA_RE above.
-    options: [
-      schema ? `-c search_path=${schema},public` : '',
-      `-c statement_timeout=${options.statementTimeoutMs ?? 30_000}`,
-    ]
-      .filter(Boolean)
-      .join(' '),
+    options: startup,
   });
   pool.on('error', () => {
     /* idle client errors surface on the next query; never crash the process from here */
@@ -84,6 +85,24 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     },
     async close() {
       await pool.end();
+    },
+    async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
+      if (!CHANNEL_RE.test(channel))
+        throw new CustosError('INVALID_CHANNEL_NAME', 'channel names are lower-case identifiers', {
+          details: { channel },
+        });
+      // Its own connection: a pooled one would be handed to someone else between notifications.
+      // A lost connection only costs promptness (workers still poll), so errors are swallowed.
+      const client = new pg.Client({ connectionString: options.connectionString, options: startup });
+      client.on('error', () => undefined);
+      client.on('notification', (n) => {
+        if (n.channel === channel) onNotify();
+      });
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+      return async () => {
+        await client.end().catch(() => undefined);
+      };
     },
   };
 }

@@ -56,4 +56,40 @@ describe.each(backends)('two coordinators on one $name database', (backend) => {
     await two.c.close();
     if (db2 !== db1) await db2.close();
   });
+
+  // Split tiers: an API-only process (no worker) and a workflow process whose poll is a minute
+  // long. The submit is picked up at once only because the API process announces it (NOTIFY) and
+  // the workflow process listens (PostgreSQL only; PGlite is one process).
+  it.runIf(backend.name === 'postgres')(
+    'an API-only process wakes the workflow process through NOTIFY',
+    async () => {
+      const db1 = await backend.open();
+      const db2 = await openPostgres({ connectionString: DATABASE_URL, schema: backend.lastSchema });
+      const cosigners = [new CosignerDouble('cosigner-a'), new CosignerDouble('cosigner-b')];
+      const chain = new ChainDouble();
+      const wakeChannel = `custos_work_${backend.lastSchema}`;
+      const shared = { cosigners, chains: new Map([['eip155:31337', chain]]), wakeChannel };
+      const api = await fixture(db1, { ...shared, worker: { enabled: false } });
+      const flow = await fixture(db2, { ...shared, worker: { enabled: true, pollMs: 60_000, id: 'flow' } });
+      // Let the workflow lanes finish their first (empty) look and settle into the minute-long wait.
+      await new Promise((r) => setTimeout(r, 500));
+      const intent = makeIntent();
+      const r = await api.c.app.inject({
+        method: 'POST',
+        url: '/v1/intents',
+        headers: idem(),
+        payload: submitBody(intent),
+      });
+      expect(r.statusCode).toBe(201);
+      const deadline = Date.now() + 30_000;
+      while ((await api.c.intents.get(intent.id))!.state !== 'confirmed') {
+        if (Date.now() > deadline) throw new Error('the workflow process was not woken');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(chain.broadcasts).toHaveLength(1);
+      await api.c.close();
+      await flow.c.close();
+      await db2.close();
+    },
+  );
 });

@@ -13,6 +13,8 @@ export interface LocalDeployment {
   bitcoinSim?: RegtestSimulator;
   cosigners: Child[];
   coordinator: Child;
+  /** The workflow process of a split coordinator (workflowProcess). */
+  workflow?: Child;
   /** Restarts a stopped co-signer / coordinator process with the same configuration. */
   startCosigner(i: number): Promise<Child>;
   startCoordinator(): Promise<Child>;
@@ -43,6 +45,11 @@ export interface RunLocalOptions {
   bitcoin?: boolean | BitcoinNodeAccess;
   env?: NodeJS.ProcessEnv;
   onStep?: (msg: string) => void;
+  /**
+   * Run the coordinator as two processes (PostgreSQL only): `coordinator` serves the API, a
+   * `coordinator-workflow` process runs the workflow worker and the watchtowers.
+   */
+  workflowProcess?: boolean;
 }
 
 /**
@@ -60,7 +67,7 @@ export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
     await anvil.stop();
     await bitcoinSim?.close();
   };
-  const ports = [await freePort(), await freePort(), await freePort()] as const;
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()] as const;
   let setup: LocalSetup;
   try {
     let bitcoin: BitcoinNodeAccess | undefined;
@@ -78,6 +85,7 @@ export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
       chainId: anvil.chainId,
       coordinatorPort: ports[0],
       cosignerPorts: [ports[1], ports[2]],
+      ...(o.workflowProcess ? { workflowPort: ports[3] } : {}),
       ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
       ...(o.schemaPrefix ? { schemaPrefix: o.schemaPrefix } : {}),
       ...(o.scrypt ? { scrypt: o.scrypt } : {}),
@@ -109,16 +117,32 @@ export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
     await waitHttp(`${setup.coordinatorUrl}/livez`, START_TIMEOUT_MS, child);
     return child;
   };
+  const startWorkflow = async (): Promise<Child | undefined> => {
+    const wf = setup.workflow;
+    if (!wf) return undefined;
+    const child = spawnCustos(
+      'coordinator-workflow',
+      ['serve', '--config', wf.config],
+      join(o.dir, 'coordinator-workflow.log'),
+      o.env,
+    );
+    children.push(child);
+    await waitHttp(`${wf.url}/livez`, START_TIMEOUT_MS, child);
+    return child;
+  };
   const stopAll = async () => {
     await Promise.all(children.map((c) => c.stop()));
     await closeChains();
   };
   try {
-    step('starting the coordinator');
-    const coordinator = await startCoordinator();
+    step(
+      setup.workflow ? 'starting the coordinator (API and workflow processes)' : 'starting the coordinator',
+    );
+    const [coordinator, workflow] = await Promise.all([startCoordinator(), startWorkflow()]);
     step('starting two co-signers');
     const cosigners = await Promise.all([startCosigner(0), startCosigner(1)]);
     return {
+      ...(workflow ? { workflow } : {}),
       setup,
       anvil,
       ...(bitcoinSim ? { bitcoinSim } : {}),
