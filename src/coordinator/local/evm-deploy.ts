@@ -40,10 +40,7 @@ export async function deployDemoEvm(o: {
     chain: viemChain,
     transport: http(o.anvilRpc),
     pollingInterval: 20,
-  }) as PublicClient<
-    Transport,
-    Chain
-  >;
+  }) as PublicClient<Transport, Chain>;
   const account = privateKeyToAccount(o.relayer);
   const wallet = createWalletClient({
     account,
