@@ -56,13 +56,18 @@ describe.each(backends)('two coordinators on one $name database', (backend) => {
     await two.c.close();
     if (db2 !== db1) await db2.close();
   });
+});
 
-  // Split tiers: an API-only process (no worker) and a workflow process whose poll is a minute
-  // long. The submit is picked up at once only because the API process announces it (NOTIFY) and
-  // the workflow process listens (PostgreSQL only; PGlite is one process).
-  it.runIf(backend.name === 'postgres')(
-    'an API-only process wakes the workflow process through NOTIFY',
-    async () => {
+// LISTEN/NOTIFY is PostgreSQL's (a PGlite database belongs to one process: nothing to wake).
+describe.each(backends.filter((b) => b.name === 'postgres'))(
+  'split coordinator tiers on $name',
+  (backend) => {
+    afterAll(() => backend.cleanup());
+
+    // Split tiers: an API-only process (no worker) and a workflow process whose poll is a minute
+    // long. The submit is picked up at once only because the API process announces it (NOTIFY) and
+    // the workflow process listens (PostgreSQL only; PGlite is one process).
+    it('an API-only process wakes the workflow process through NOTIFY', async () => {
       const db1 = await backend.open();
       const db2 = await openPostgres({ connectionString: DATABASE_URL, schema: backend.lastSchema });
       const cosigners = [new CosignerDouble('cosigner-a'), new CosignerDouble('cosigner-b')];
@@ -90,6 +95,6 @@ describe.each(backends)('two coordinators on one $name database', (backend) => {
       await api.c.close();
       await flow.c.close();
       await db2.close();
-    },
-  );
-});
+    });
+  },
+);
