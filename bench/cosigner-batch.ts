@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { buildSignBatchHttpRequest, type SignRequest } from '../src/core/auth/index.ts';
-import { item, nonceFollowsTx } from '../test/cosigner/batch-fixture.ts';
-import { COORDINATOR_KEY_ID, coordinatorKey, type Harness } from '../test/cosigner/fixture.ts';
+import type { SignRequest } from '../src/core/auth/index.ts';
+import { item, nonceFollowsTx, postSignBatch } from '../test/cosigner/batch-fixture.ts';
+import type { Harness } from '../test/cosigner/fixture.ts';
 import type { Measurement } from './report.ts';
 
 /**
@@ -43,18 +42,7 @@ export async function batchVsSingle(
     }
   });
   const batch = await time(async (items) => {
-    const http = buildSignBatchHttpRequest(
-      { keyId: COORDINATOR_KEY_ID, privateKey: coordinatorKey },
-      'cosigner-a',
-      items,
-      { timestampMs: h.clock.now, nonce: randomBytes(16) },
-    );
-    const res = await h.app.inject({
-      method: 'POST',
-      url: http.path,
-      headers: http.headers,
-      payload: http.body,
-    });
+    const res = await postSignBatch(h, items);
     const json = res.json() as { results?: { ok: boolean }[] };
     if (res.statusCode !== 200 || !json.results?.every((x) => x.ok))
       throw new Error(`sign-batch refused: ${res.body.slice(0, 300)}`);

@@ -3,33 +3,17 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { SignOutcome } from '../../src/coordinator/cosigner-client.ts';
 import type { SignRequest } from '../../src/core/auth/index.ts';
 import type { Db } from '../../src/store/db.ts';
-import { IntentStore, type NewIntent } from '../../src/store/workflow/intents.ts';
+import { IntentStore } from '../../src/store/workflow/intents.ts';
 import { IntentBatch } from '../../src/store/workflow/intents-batch.ts';
 import { OutboxBatch } from '../../src/store/workflow/outbox.ts';
 import { JobQueue } from '../../src/store/workflow/queue.ts';
 import { storeBackends } from '../helpers/db.ts';
 import { auditDouble } from './helpers/audit-double.ts';
 import { CHAIN, CosignerDouble, fixture, idem, makeIntent, submitBody } from './helpers/fixture.ts';
+import { at, newIntent, T0 } from './helpers/new-intent.ts';
 
 vi.setConfig({ testTimeout: 180_000 });
 const backends = await storeBackends();
-const T0 = new Date('2026-03-01T10:00:00.000Z');
-const at = (s: number) => new Date(T0.getTime() + s * 1000);
-
-function newIntent(over: Partial<NewIntent> = {}): NewIntent {
-  const id = randomUUID();
-  return {
-    id,
-    digest: id.replaceAll('-', '').padEnd(64, '0'),
-    intentJson: JSON.stringify({ id }),
-    signature: { alg: 'ed25519', sig: 'x' },
-    requestedBy: 'svc-backoffice',
-    wallet: 'hot-eth',
-    chain: 'eip155:1',
-    expiresAt: at(3600),
-    ...over,
-  };
-}
 
 /**
  * TEST DOUBLE: a co-signer that takes whole batches (signMany), records each batch's size, and

@@ -1,34 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/store/db.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import { IdempotencyStore } from '../../src/store/workflow/idempotency.ts';
-import { IntentStore, type NewIntent } from '../../src/store/workflow/intents.ts';
+import { IntentStore } from '../../src/store/workflow/intents.ts';
 import { Outbox } from '../../src/store/workflow/outbox.ts';
 import { backoffMs, JobQueue } from '../../src/store/workflow/queue.ts';
 import { DATABASE_URL, storeBackends } from '../helpers/db.ts';
 import { auditDouble } from './helpers/audit-double.ts';
+import { at, newIntent, T0 } from './helpers/new-intent.ts';
 
 // Each test opens a fresh database; on a loaded 2-core machine PGlite start-up alone can take seconds.
 vi.setConfig({ testTimeout: 120_000 });
 const backends = await storeBackends();
-const T0 = new Date('2026-03-01T10:00:00.000Z');
-const at = (s: number) => new Date(T0.getTime() + s * 1000);
-
-function newIntent(over: Partial<NewIntent> = {}): NewIntent {
-  const id = randomUUID();
-  return {
-    id,
-    digest: id.replaceAll('-', '').padEnd(64, '0'),
-    intentJson: JSON.stringify({ id }),
-    signature: { alg: 'ed25519', sig: 'x' },
-    requestedBy: 'svc-backoffice',
-    wallet: 'hot-eth',
-    chain: 'eip155:1',
-    expiresAt: at(3600),
-    ...over,
-  };
-}
 
 describe.each(backends)('workflow store on $name', (backend) => {
   afterAll(() => backend.cleanup());

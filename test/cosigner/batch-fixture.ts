@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { parseTransaction } from 'viem';
+import { buildSignBatchHttpRequest, type SignRequest } from '../../src/core/auth/index.ts';
 import type { CosignerChecks } from '../../src/cosigner/checks.ts';
 import { realChecks } from '../../src/cosigner/real-checks.ts';
 import type { Backend } from '../helpers/db.ts';
 import {
+  COORDINATOR_KEY_ID,
+  coordinatorKey,
   fixedChain,
   type Harness,
   harness,
@@ -11,6 +15,17 @@ import {
   migrateCosigner,
   signRequestFor,
 } from './fixture.ts';
+
+/** `POST /v1/sign-batch` to the harness's co-signer, signed by the coordinator's request key. */
+export async function postSignBatch(h: Harness, items: SignRequest[]) {
+  const http = buildSignBatchHttpRequest(
+    { keyId: COORDINATOR_KEY_ID, privateKey: coordinatorKey },
+    'cosigner-a',
+    items,
+    { timestampMs: h.clock.now, nonce: randomBytes(16) },
+  );
+  return h.app.inject({ method: 'POST', url: http.path, headers: http.headers, payload: http.body });
+}
 
 /** Distinct intent ids (UUID v4 shape). */
 export const idOf = (n: number) => `7d1c1a52-3f7e-4a43-8f0e-${n.toString(16).padStart(12, '0')}`;

@@ -1,14 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSignBatchHttpRequest } from '../../src/core/auth/index.ts';
 import { ok } from '../../src/core/errors/base.ts';
 import { type EvmChainReader, viemChainReader } from '../../src/cosigner/evm-rpc.ts';
 import { realChecks } from '../../src/cosigner/real-checks.ts';
 import { pgliteBackend } from '../helpers/db.ts';
-import { batchHarness, item } from './batch-fixture.ts';
-import { COORDINATOR_KEY_ID, coordinatorKey } from './fixture.ts';
+import { batchHarness, item, postSignBatch } from './batch-fixture.ts';
 
 /**
  * TEST DOUBLE of a JSON-RPC node (no chain needed for what is tested here: how many HTTP requests
@@ -79,18 +76,7 @@ describe('co-signer chain reads', () => {
     h.deps.checks = realChecks({ evm: counting, evmSignerAddress: h.address });
     const send = async (n: number) => {
       const items = [item(n, { nonce: 7 }), item(n + 1, { nonce: 7 }), item(n + 2, { nonce: 8 })];
-      const http = buildSignBatchHttpRequest(
-        { keyId: COORDINATOR_KEY_ID, privateKey: coordinatorKey },
-        'cosigner-a',
-        items,
-        { timestampMs: h.clock.now, nonce: randomBytes(16) },
-      );
-      const r = await h.app.inject({
-        method: 'POST',
-        url: http.path,
-        headers: http.headers,
-        payload: http.body,
-      });
+      const r = await postSignBatch(h, items);
       return (r.json() as { results: { ok: boolean; code?: string }[] }).results.map((x) =>
         x.ok ? 'signed' : x.code,
       );

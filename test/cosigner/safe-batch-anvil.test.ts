@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSignBatchHttpRequest, type SignResponse } from '../../src/core/auth/index.ts';
+import type { SignResponse } from '../../src/core/auth/index.ts';
 import { type SafeWallet, safeTxToJson } from '../../src/core/chains/evm/index.ts';
 import type { SafeTxFields } from '../../src/core/chains/evm/types.ts';
 import { type Intent, intentDigest, parseIntent } from '../../src/core/intent/index.ts';
@@ -14,11 +13,10 @@ import { executeSafeTransaction } from '../../src/evm/execute.ts';
 import { CHAIN, startWorld, type World } from '../evm/world.ts';
 import { config, firstBundle } from '../governance/fixtures.ts';
 import { pgliteBackend } from '../helpers/db.ts';
+import { postSignBatch } from './batch-fixture.ts';
 import {
   admins,
   approvalsFor,
-  COORDINATOR_KEY_ID,
-  coordinatorKey,
   type Harness,
   harness,
   migrateCosigner,
@@ -155,18 +153,7 @@ describe('co-signer batch on two Safes on anvil', () => {
     const sigs: SignResponse[][] = [];
     for (const h of cosigners) {
       seen.length = 0;
-      const http = buildSignBatchHttpRequest(
-        { keyId: COORDINATOR_KEY_ID, privateKey: coordinatorKey },
-        'cosigner-a',
-        items,
-        { timestampMs: h.clock.now, nonce: randomBytes(16) },
-      );
-      const r = await h.app.inject({
-        method: 'POST',
-        url: http.path,
-        headers: http.headers,
-        payload: http.body,
-      });
+      const r = await postSignBatch(h, items);
       const results = (r.json() as { results: (SignResponse | { ok: false; code: string })[] }).results;
       expect(results.map((x) => (x.ok ? 'signed' : x.code))).toEqual([
         'signed',
