@@ -1,4 +1,3 @@
-import type { TxPayload } from '../../core/auth/index.ts';
 import { type Intent, parseIntent } from '../../core/intent/index.ts';
 import type { Db, Queryable } from '../../store/db.ts';
 import type { AlertStore } from '../../store/workflow/alerts.ts';
@@ -15,6 +14,7 @@ import { IntentBatch, type TransitionItem } from '../../store/workflow/intents-b
 import { type Outbox, OutboxBatch, type OutboxView } from '../../store/workflow/outbox.ts';
 import type { EnqueueInput, Job, JobOutcome } from '../../store/workflow/queue.ts';
 import type { CosignerPort } from '../cosigner-client.ts';
+import { buildMany } from './build-step.ts';
 import type { ChainPort, PolicyPort, WalletRoute, WorkflowDecision, WorkflowMetrics } from './ports.ts';
 import { broadcastMany, confirmMany, signMany } from './sign-steps.ts';
 
@@ -40,15 +40,6 @@ export const JOB = {
 export const SYSTEM = 'coordinator';
 export const DONE: StepOutcome = { kind: 'done' };
 export const UNSIGNED = 'unsigned_tx';
-/**
- * Safety net of a build waiting for its wallet's slot: wakeNextBuilds normally brings the oldest
- * waiter forward, but a wake that lands while the waiter is still writing its own snooze is lost,
- * and then this bounds the delay.
- */
-const WALLET_BUSY_RECHECK_MS = 5000;
-/** How long a build waits when another build of the same wallet holds the lock right now. */
-const BUILD_CONTENDED_MS = 200;
-const WALLET_LOCK_CLASS = 1129534292;
 
 export interface EngineDeps {
   db: Db;
@@ -131,7 +122,7 @@ export class WorkflowEngine {
         results = await this.evaluate(claimed, now);
         break;
       case JOB.build:
-        results = await this.build(claimed, now);
+        results = await buildMany(this.ctx, claimed, now);
         break;
       case JOB.sign:
         results = await signMany(this.ctx, claimed, now);
@@ -268,157 +259,6 @@ export class WorkflowEngine {
     return [{ event: 'build_started', actor: SYSTEM, enqueue: [buildJob()] }];
   }
 
-  /**
-   * Freezes the unsigned transaction of each intent whose wallet is free, and moves it to signing.
-   * One transaction in flight per wallet: co-signers sign only the wallet's current nonce (Safe
-   * nonce / account nonce) and never two transactions for one nonce (I8), so a second intent built
-   * while the first is unconfirmed would get the same nonce and be refused. The wallet's "slot" is
-   * taken under a per-wallet advisory lock, in the same transaction that records the unsigned
-   * transaction and moves the intent on; it frees itself when the holder reaches a final state.
-   */
-  private async build(claimed: Claimed[], now: Date): Promise<Map<string, StepOutcome>> {
-    const out = new Map<string, StepOutcome>();
-    const fails: TransitionItem[] = [];
-    const elapsed: TransitionItem[] = [];
-    let ready: Claimed[] = [];
-    for (const c of claimed) {
-      const { rec } = c;
-      if (rec.state === 'delayed') {
-        if (rec.notBefore && now < rec.notBefore) out.set(c.job.id, { kind: 'snooze', until: rec.notBefore });
-        else {
-          elapsed.push({ id: rec.id, events: [{ event: 'delay_elapsed', actor: SYSTEM }] });
-          ready.push(c);
-        }
-      } else if (rec.state === 'building') ready.push(c);
-    }
-    if (elapsed.length > 0) {
-      const r = await this.d.db.transaction((tx) => this.ctx.batch.transitionManyInTx(tx, elapsed, now));
-      ready = ready.flatMap((c) => {
-        if (c.rec.state === 'building') return [c];
-        const moved = r.get(c.rec.id);
-        return moved?.ok ? [{ job: c.job, rec: moved.value }] : [];
-      });
-    }
-    const view = await this.ctx.outboxes.view(ready.map((c) => c.rec.id));
-    // Per wallet, the oldest candidate of this batch; the others wait for the slot.
-    const byWallet = new Map<string, Claimed>();
-    const busyWait: StepOutcome = {
-      kind: 'snooze',
-      until: new Date(now.getTime() + (this.d.walletBusyPollMs ?? WALLET_BUSY_RECHECK_MS)),
-    };
-    for (const c of ready) {
-      const { rec } = c;
-      if (now >= rec.expiresAt) {
-        fails.push(item(rec.id, [{ event: 'expire', actor: SYSTEM }]));
-        continue;
-      }
-      if (!this.d.wallets.get(rec.wallet)) {
-        fails.push(item(rec.id, this.ctx.failEvents('UNKNOWN_WALLET', 'no wallet route for this intent')));
-        continue;
-      }
-      if (!view.get(rec.id)?.has(UNSIGNED) && !this.d.chains.get(rec.chain)) {
-        const message = `no transaction builder for ${rec.chain}: refusing (fail closed)`;
-        fails.push(item(rec.id, this.ctx.failEvents('CHAIN_UNAVAILABLE', message)));
-        continue;
-      }
-      const first = byWallet.get(rec.wallet);
-      if (!first || older(rec, first.rec)) {
-        if (first) out.set(first.job.id, busyWait);
-        byWallet.set(rec.wallet, c);
-      } else out.set(c.job.id, busyWait);
-    }
-    if (fails.length > 0) {
-      await this.d.db.transaction((tx) => this.ctx.batch.transitionManyInTx(tx, fails, now));
-      await this.wakeNextBuilds(claimed.map((c) => c.rec.wallet));
-    }
-    // Cheap look first, without a transaction: most waiters stop here.
-    let candidates = await this.freeOf(this.d.db, [...byWallet.values()], out, busyWait);
-    if (candidates.length === 0) return out;
-    await this.d.db.transaction(async (tx) => {
-      // Never block a pooled connection on another build of a wallet: one that is building right
-      // now will hold the slot when it commits, so look again shortly.
-      const { rows: locks } = await tx.query<{ wallet: string; ok: boolean }>(
-        `SELECT w AS wallet, pg_try_advisory_xact_lock($2, hashtext('wallet:' || w)) AS ok
-         FROM unnest($1::text[]) AS w`,
-        [candidates.map((c) => c.rec.wallet), WALLET_LOCK_CLASS],
-      );
-      const locked = new Set(locks.filter((l) => l.ok).map((l) => l.wallet));
-      const contended: StepOutcome = { kind: 'snooze', until: new Date(now.getTime() + BUILD_CONTENDED_MS) };
-      candidates = candidates.filter((c) => locked.has(c.rec.wallet) || !out.set(c.job.id, contended));
-      candidates = await this.freeOf(tx, candidates, out, busyWait);
-      const frozen = await Promise.all(
-        candidates.map(async (c) => {
-          const existing = view.get(c.rec.id)?.get(UNSIGNED);
-          if (existing) return { c, payload: existing.content as TxPayload };
-          try {
-            return { c, payload: await this.d.chains.get(c.rec.chain)!.build(intentOf(c.rec), tx) };
-          } catch (e) {
-            const message = e instanceof Error ? e.message : String(e);
-            out.set(c.job.id, { kind: 'retry', code: 'BUILD_FAILED', message });
-            return undefined;
-          }
-        }),
-      );
-      const built = frozen.filter((f) => f !== undefined);
-      const recorded = await this.ctx.outboxes.recordMany(
-        built.map((b) => ({ intentId: b.c.rec.id, step: UNSIGNED, content: b.payload })),
-        now,
-        { q: tx },
-      );
-      const moves: TransitionItem[] = [];
-      built.forEach((b, i) => {
-        const r = recorded[i]!;
-        if (!r.ok) {
-          out.set(b.c.job.id, { kind: 'retry', code: r.code, message: r.message });
-          return;
-        }
-        moves.push({
-          id: b.c.rec.id,
-          events: [
-            {
-              event: 'built',
-              actor: SYSTEM,
-              details: { txDigest: r.value.contentDigest },
-              enqueue: [
-                {
-                  kind: JOB.sign,
-                  payload: { intentId: b.c.rec.id },
-                  dedupKey: `sign:${b.c.rec.id}`,
-                  maxAttempts: 10_000,
-                },
-              ],
-            },
-          ],
-        });
-      });
-      await this.ctx.batch.transitionManyInTx(tx, moves, now);
-    });
-    return out;
-  }
-
-  /**
-   * The candidates whose wallet no OTHER intent holds (built, signing or broadcast); the others
-   * get `wait` as their outcome. One query for the whole batch.
-   */
-  private async freeOf(
-    q: Queryable,
-    candidates: Claimed[],
-    out: Map<string, StepOutcome>,
-    wait: StepOutcome,
-  ): Promise<Claimed[]> {
-    if (candidates.length === 0) return [];
-    const { rows } = await q.query<{ wallet: string }>(
-      `SELECT DISTINCT i.wallet FROM wf_intents i
-       WHERE i.wallet = ANY($1::text[]) AND NOT (i.id = ANY($2::uuid[]))
-         AND i.state IN ('building', 'signing', 'broadcast')
-         AND (i.state IN ('signing', 'broadcast')
-              OR EXISTS (SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx'))`,
-      [candidates.map((c) => c.rec.wallet), candidates.map((c) => c.rec.id)],
-    );
-    const busy = new Set(rows.map((r) => r.wallet));
-    return candidates.filter((c) => !busy.has(c.rec.wallet) || !out.set(c.job.id, wait));
-  }
-
   /** Expiry sweep: intents past expiresAt that no signature can still be asked for. */
   async expireDue(limit = 100): Promise<number> {
     const now = this.d.clock();
@@ -439,10 +279,7 @@ export class WorkflowEngine {
 
 const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
-const item = (id: string, events: TransitionInput[]): TransitionItem => ({ id, events });
-
-const older = (a: IntentRecord, b: IntentRecord): boolean =>
-  a.createdAt < b.createdAt || (a.createdAt.getTime() === b.createdAt.getTime() && a.id < b.id);
+export const item = (id: string, events: TransitionInput[]): TransitionItem => ({ id, events });
 
 export const intentOf = (rec: IntentRecord): Intent => parseIntent(JSON.parse(rec.intentJson));
 

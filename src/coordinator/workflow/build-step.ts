@@ -1,0 +1,197 @@
+import type { TxPayload } from '../../core/auth/index.ts';
+import type { Queryable } from '../../store/db.ts';
+import type { IntentRecord } from '../../store/workflow/intents.ts';
+import type { TransitionItem } from '../../store/workflow/intents-batch.ts';
+import {
+  type Claimed,
+  intentOf,
+  item,
+  JOB,
+  type StepContext,
+  type StepOutcome,
+  SYSTEM,
+  UNSIGNED,
+} from './engine.ts';
+
+/**
+ * Safety net of a build waiting for its wallet's slot: wakeNextBuilds normally brings the oldest
+ * waiter forward, but a wake that lands while the waiter is still writing its own snooze is lost,
+ * and then this bounds the delay.
+ */
+const WALLET_BUSY_RECHECK_MS = 5000;
+/** How long a build waits when another build of the same wallet holds the lock right now. */
+const BUILD_CONTENDED_MS = 200;
+const WALLET_LOCK_CLASS = 1129534292;
+
+/**
+ * Freezes the unsigned transaction of each intent whose wallet is free, and moves it to signing.
+ * One transaction in flight per wallet: co-signers sign only the wallet's current nonce (Safe
+ * nonce / account nonce) and never two transactions for one nonce (I8), so a second intent built
+ * while the first is unconfirmed would get the same nonce and be refused. The wallet's "slot" is
+ * taken under a per-wallet advisory lock, in the same transaction that records the unsigned
+ * transaction and moves the intent on; it frees itself when the holder reaches a final state.
+ */
+export async function buildMany(
+  ctx: StepContext,
+  claimed: Claimed[],
+  now: Date,
+): Promise<Map<string, StepOutcome>> {
+  const out = new Map<string, StepOutcome>();
+  const fails: TransitionItem[] = [];
+  const elapsed: TransitionItem[] = [];
+  let ready: Claimed[] = [];
+  for (const c of claimed) {
+    const { rec } = c;
+    if (rec.state === 'delayed') {
+      if (rec.notBefore && now < rec.notBefore) out.set(c.job.id, { kind: 'snooze', until: rec.notBefore });
+      else {
+        elapsed.push({ id: rec.id, events: [{ event: 'delay_elapsed', actor: SYSTEM }] });
+        ready.push(c);
+      }
+    } else if (rec.state === 'building') ready.push(c);
+  }
+  if (elapsed.length > 0) {
+    const r = await ctx.db.transaction((tx) => ctx.batch.transitionManyInTx(tx, elapsed, now));
+    ready = ready.flatMap((c) => {
+      if (c.rec.state === 'building') return [c];
+      const moved = r.get(c.rec.id);
+      return moved?.ok ? [{ job: c.job, rec: moved.value }] : [];
+    });
+  }
+  const view = await ctx.outboxes.view(ready.map((c) => c.rec.id));
+  // Per wallet, the oldest candidate of this batch; the others wait for the slot.
+  const byWallet = new Map<string, Claimed>();
+  const busyWait: StepOutcome = {
+    kind: 'snooze',
+    until: new Date(now.getTime() + (ctx.walletBusyPollMs ?? WALLET_BUSY_RECHECK_MS)),
+  };
+  for (const c of ready) {
+    const { rec } = c;
+    if (now >= rec.expiresAt) {
+      fails.push(item(rec.id, [{ event: 'expire', actor: SYSTEM }]));
+      continue;
+    }
+    if (!ctx.wallets.get(rec.wallet)) {
+      fails.push(item(rec.id, ctx.failEvents('UNKNOWN_WALLET', 'no wallet route for this intent')));
+      continue;
+    }
+    if (!view.get(rec.id)?.has(UNSIGNED) && !ctx.chains.get(rec.chain)) {
+      const message = `no transaction builder for ${rec.chain}: refusing (fail closed)`;
+      fails.push(item(rec.id, ctx.failEvents('CHAIN_UNAVAILABLE', message)));
+      continue;
+    }
+    const first = byWallet.get(rec.wallet);
+    if (!first || older(rec, first.rec)) {
+      if (first) out.set(first.job.id, busyWait);
+      byWallet.set(rec.wallet, c);
+    } else out.set(c.job.id, busyWait);
+  }
+  if (fails.length > 0) {
+    await ctx.db.transaction((tx) => ctx.batch.transitionManyInTx(tx, fails, now));
+    await ctx.wakeNextBuilds(claimed.map((c) => c.rec.wallet));
+  }
+  // Cheap look first, without a transaction: most waiters stop here.
+  let candidates = await freeOf(ctx.db, [...byWallet.values()], out, busyWait);
+  if (candidates.length === 0) return out;
+  await ctx.db.transaction(async (tx) => {
+    // Never block a pooled connection on another build of a wallet: one that is building right
+    // now will hold the slot when it commits, so look again shortly.
+    const { rows: locks } = await tx.query<{ wallet: string; ok: boolean }>(
+      `SELECT w AS wallet, pg_try_advisory_xact_lock($2, hashtext('wallet:' || w)) AS ok
+       FROM unnest($1::text[]) AS w`,
+      [candidates.map((c) => c.rec.wallet), WALLET_LOCK_CLASS],
+    );
+    const locked = new Set(locks.filter((l) => l.ok).map((l) => l.wallet));
+    const contended: StepOutcome = { kind: 'snooze', until: new Date(now.getTime() + BUILD_CONTENDED_MS) };
+    candidates = keepOr(candidates, (c) => locked.has(c.rec.wallet), out, contended);
+    candidates = await freeOf(tx, candidates, out, busyWait);
+    const frozen = await Promise.all(
+      candidates.map(async (c) => {
+        const existing = view.get(c.rec.id)?.get(UNSIGNED);
+        if (existing) return { c, payload: existing.content as TxPayload };
+        try {
+          return { c, payload: await ctx.chains.get(c.rec.chain)!.build(intentOf(c.rec), tx) };
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          out.set(c.job.id, { kind: 'retry', code: 'BUILD_FAILED', message });
+          return undefined;
+        }
+      }),
+    );
+    const built = frozen.filter((f) => f !== undefined);
+    const recorded = await ctx.outboxes.recordMany(
+      built.map((b) => ({ intentId: b.c.rec.id, step: UNSIGNED, content: b.payload })),
+      now,
+      { q: tx },
+    );
+    const moves: TransitionItem[] = [];
+    built.forEach((b, i) => {
+      const r = recorded[i]!;
+      if (!r.ok) {
+        out.set(b.c.job.id, { kind: 'retry', code: r.code, message: r.message });
+        return;
+      }
+      moves.push({
+        id: b.c.rec.id,
+        events: [
+          {
+            event: 'built',
+            actor: SYSTEM,
+            details: { txDigest: r.value.contentDigest },
+            enqueue: [
+              {
+                kind: JOB.sign,
+                payload: { intentId: b.c.rec.id },
+                dedupKey: `sign:${b.c.rec.id}`,
+                maxAttempts: 10_000,
+              },
+            ],
+          },
+        ],
+      });
+    });
+    await ctx.batch.transitionManyInTx(tx, moves, now);
+  });
+  return out;
+}
+
+/**
+ * The candidates whose wallet no OTHER intent holds (built, signing or broadcast); the others
+ * get `wait` as their outcome. One query for the whole batch.
+ */
+async function freeOf(
+  q: Queryable,
+  candidates: Claimed[],
+  out: Map<string, StepOutcome>,
+  wait: StepOutcome,
+): Promise<Claimed[]> {
+  if (candidates.length === 0) return [];
+  const { rows } = await q.query<{ wallet: string }>(
+    `SELECT DISTINCT i.wallet FROM wf_intents i
+     WHERE i.wallet = ANY($1::text[]) AND NOT (i.id = ANY($2::uuid[]))
+       AND i.state IN ('building', 'signing', 'broadcast')
+       AND (i.state IN ('signing', 'broadcast')
+            OR EXISTS (SELECT 1 FROM wf_outbox o WHERE o.intent_id = i.id AND o.step = 'unsigned_tx'))`,
+    [candidates.map((c) => c.rec.wallet), candidates.map((c) => c.rec.id)],
+  );
+  const busy = new Set(rows.map((r) => r.wallet));
+  return keepOr(candidates, (c) => !busy.has(c.rec.wallet), out, wait);
+}
+
+/** The candidates that pass `keep`; the others get `otherwise` as their job's outcome. */
+function keepOr(
+  candidates: Claimed[],
+  keep: (c: Claimed) => boolean,
+  out: Map<string, StepOutcome>,
+  otherwise: StepOutcome,
+): Claimed[] {
+  const kept: Claimed[] = [];
+  for (const c of candidates) {
+    if (keep(c)) kept.push(c);
+    else out.set(c.job.id, otherwise);
+  }
+  return kept;
+}
+
+const older = (a: IntentRecord, b: IntentRecord): boolean =>
+  a.createdAt < b.createdAt || (a.createdAt.getTime() === b.createdAt.getTime() && a.id < b.id);
