@@ -95,6 +95,20 @@ export const coordinatorConfigSchema = z
               .object({
                 rpc: z.url(),
                 relayerKey: secret.optional(),
+                /**
+                 * Gas limit of a Safe execTransaction carrier: a fixed limit (default 500000, ~5.5×
+                 * a measured ERC-20 withdrawal; too little only makes the carrier revert — Custos
+                 * builds with safeTxGas 0, so the Safe nonce is not used up) or `estimate` (one
+                 * eth_estimateGas per withdrawal: chains that charge L1 data as gas, tokens with
+                 * unbounded transfer cost). docs/evm.md.
+                 */
+                safeExecGas: z
+                  .union([z.literal('estimate'), z.number().int().min(21_000).max(30_000_000)])
+                  .optional(),
+                /** Send concurrent JSON-RPC calls as one batch request (off for nodes that refuse batches). */
+                rpcBatch: z.boolean().default(true),
+                /** How long the relayer's pending count and fee estimate are reused (ms). */
+                sampleMs: z.number().int().min(0).max(60_000).default(1000),
                 /** I7 watchtower over this chain's custody wallets (on by default). */
                 watch: z
                   .object({

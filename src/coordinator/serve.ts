@@ -190,6 +190,11 @@ export async function startCoordinator(
       rpcUrl: c.rpc,
       wallets: () => trust.current.wallets,
       ...(relayerKey ? { relayerKey: relayerKey as `0x${string}` } : {}),
+      ...(c.safeExecGas !== undefined
+        ? { safeExecGas: c.safeExecGas === 'estimate' ? ('estimate' as const) : BigInt(c.safeExecGas) }
+        : {}),
+      batch: c.rpcBatch,
+      sampleMs: c.sampleMs,
       // what the watchtower must not flag: recorded before each broadcast (I7)
       known: evmKnownStore(db, chain),
     });

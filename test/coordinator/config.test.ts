@@ -58,4 +58,34 @@ describe('coordinator configuration', () => {
       /chains\.evm\.eip155:1\.relayerKey/,
     );
   });
+
+  it('role and the EVM adapter settings: defaults, accepted values, refusals naming the key', () => {
+    const c = parseCoordinatorConfig(text, EXAMPLE);
+    expect(c.role).toBe('all');
+    const evm = Object.values(c.chains.evm)[0]!;
+    expect(evm).toMatchObject({ rpcBatch: true, sampleMs: 1000 });
+    expect(evm.safeExecGas).toBeUndefined();
+    const withEvm = (extra: string) => text.replace(/(relayerKey: [^\n]+\n)/, `$1${extra}`);
+    expect(withEvm('      safeExecGas: estimate\n')).not.toBe(text);
+    expect(
+      Object.values(parseCoordinatorConfig(withEvm('      safeExecGas: estimate\n'), EXAMPLE).chains.evm)[0]!
+        .safeExecGas,
+    ).toBe('estimate');
+    expect(
+      Object.values(parseCoordinatorConfig(withEvm('      safeExecGas: 250000\n'), EXAMPLE).chains.evm)[0]!
+        .safeExecGas,
+    ).toBe(250000);
+    const refusal = (t: string) => {
+      try {
+        parseCoordinatorConfig(t, 'custos.yaml');
+      } catch (e) {
+        return e as { field: string };
+      }
+      throw new Error('accepted');
+    };
+    expect(refusal(withEvm('      safeExecGas: lots\n')).field).toMatch(/^chains\.evm\..+\.safeExecGas$/);
+    expect(refusal(withEvm('      safeExecGas: 100\n')).field).toMatch(/safeExecGas$/);
+    expect(refusal(text.replace('role: all', 'role: signer')).field).toBe('role');
+    expect(parseCoordinatorConfig(text.replace('role: all', 'role: api'), EXAMPLE).role).toBe('api');
+  });
 });
