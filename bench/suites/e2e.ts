@@ -200,7 +200,9 @@ const suite: BenchSuite = {
     const coordinatorSchema = `${prefix}_coordinator`;
     // One Safe per intent of the throughput run: a Safe has one withdrawal in flight (co-signers sign
     // only its current nonce, I8), so the wallets, not Custos, would otherwise set the pace.
-    const safes = ctx.quick ? 100 : 600;
+    // BENCH_E2E_SAFES=100 measures that wallet-bound case instead (six withdrawals per Safe in turn).
+    const safes = Number(process.env.BENCH_E2E_SAFES ?? (ctx.quick ? 100 : 600));
+    if (!Number.isInteger(safes) || safes < 1) throw new Error('BENCH_E2E_SAFES must be a positive integer');
     const dep = await runLocal({
       dir,
       fresh: true,
