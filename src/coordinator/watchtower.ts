@@ -33,7 +33,20 @@ export interface WatchtowerDeps {
 }
 
 /** Wallet records of one EVM chain that parse as custody wallets; others are not watchable. */
+/** Parsed per wallet list (the trust view hands out the same array until a new bundle). */
+const parsedWallets = new WeakMap<readonly WalletRecord[], Map<string, EvmWallet[]>>();
+
 function evmWallets(records: readonly WalletRecord[], chain: string): EvmWallet[] {
+  const byChain = parsedWallets.get(records) ?? new Map<string, EvmWallet[]>();
+  parsedWallets.set(records, byChain);
+  const cached = byChain.get(chain);
+  if (cached) return cached;
+  const out = parseEvmWallets(records, chain);
+  byChain.set(chain, out);
+  return out;
+}
+
+function parseEvmWallets(records: readonly WalletRecord[], chain: string): EvmWallet[] {
   const out: EvmWallet[] = [];
   for (const r of records) {
     if (r.chain !== chain) continue;
@@ -137,10 +150,11 @@ export function startWatchtowers(d: WatchtowerDeps, chains: readonly WatchedChai
   const store = dbCursorStore(d.db);
   const running = chains.map((c) => {
     const known = evmKnownStore(d.db, c.chain);
+    let wallets = evmWallets(d.wallets(), c.chain);
     const wt = new EvmWatchtower({
       chain: c.chain,
       client: c.client,
-      wallets: evmWallets(d.wallets(), c.chain),
+      wallets,
       store,
       lookup: known.lookup(),
       onAlert: (a) => persistEvmAlert(d, a).then(() => undefined),
@@ -151,7 +165,12 @@ export function startWatchtowers(d: WatchtowerDeps, chains: readonly WatchedChai
     let current: Promise<unknown> = Promise.resolve();
     let stopped = false;
     const tick = async () => {
-      wt.setWallets(evmWallets(d.wallets(), c.chain));
+      // Rebuild the custody index only when the bundle's wallets changed, not every block.
+      const now = evmWallets(d.wallets(), c.chain);
+      if (now !== wallets) {
+        wallets = now;
+        wt.setWallets(now);
+      }
       await wt.poll();
       const head = await c.client.getBlockNumber({ cacheTime: 0 });
       const tip = (await store.recent(c.chain)).at(-1)?.number;

@@ -180,6 +180,9 @@ describe.each(backends)('governance on $name', (backend) => {
       principal('mallory', ['approver', 'admin'], ['ops'], [new EdKey('mallory').credential()]),
     );
     forged.config.admin.quorum = 1;
+    // Read (and verified) once before the forgery: a verification remembered for the stored rows
+    // must not outlive a change to them.
+    expect(await gov.current()).toEqual(b1);
     await db.exec('ALTER TABLE trust_bundles DISABLE TRIGGER trust_bundles_append_only');
     await db.query('UPDATE trust_bundles SET bundle = $1 WHERE version = 1', [JSON.stringify(forged)]);
     await expect(gov.current()).rejects.toMatchObject({ code: 'BUNDLE_CHAIN_INVALID' });
