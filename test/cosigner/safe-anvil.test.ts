@@ -3,23 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SafeWallet, safeTxToJson } from '../../src/core/chains/evm/index.ts';
 import type { SafeTxFields } from '../../src/core/chains/evm/types.ts';
 import { type Intent, intentDigest, parseIntent } from '../../src/core/intent/index.ts';
-import { viemChainReader } from '../../src/cosigner/evm-rpc.ts';
-import { realChecks } from '../../src/cosigner/real-checks.ts';
 import { buildSafeTransfer } from '../../src/evm/build.ts';
 import { executeSafeTransaction } from '../../src/evm/execute.ts';
-import { CHAIN, startWorld, type World } from '../evm/world.ts';
-import { config, firstBundle } from '../governance/fixtures.ts';
+import { startWorld, type World } from '../evm/world.ts';
 import { pgliteBackend } from '../helpers/db.ts';
-import {
-  admins,
-  approvalsFor,
-  type Harness,
-  harness,
-  migrateCosigner,
-  principals,
-  requester,
-  T0,
-} from './fixture.ts';
+import { approvalsFor, type Harness, requester, T0 } from './fixture.ts';
+import { safeCosigners } from './safe-fixture.ts';
 
 /**
  * Two co-signer pipelines (each its own store and key, each reading the Safe's state from anvil
@@ -35,57 +24,14 @@ let cosigners: Harness[];
 beforeAll(async () => {
   w = await startWorld();
   wallet = await w.newSafe('safe-1', '1.4.1', false);
-  const bundle = () =>
-    firstBundle(
-      admins,
-      config(admins, {
-        policy: {
-          version: 1,
-          name: 'cosigner-safe-test',
-          assets: { [`${CHAIN}/slip44:60`]: { symbol: 'ETH', decimals: 18 } },
-          groups: { treasury: { members: ['alice', 'bob', 'carol'] } },
-          rules: [
-            {
-              name: 'block-unknown',
-              when: { destination: { known: false } },
-              action: 'block',
-              reason: 'book only',
-            },
-            {
-              name: 'approve',
-              when: { asset: ['ETH'] },
-              action: 'approve',
-              approve: { quorum: 2, from: ['treasury'] },
-            },
-          ],
-        },
-        principals: principals(),
-        addressBook: [
-          {
-            chain: CHAIN,
-            address: DEST,
-            label: 'cold',
-            category: 'cold-storage',
-            status: 'active',
-            addedAt: '2026-01-01T00:00:00Z',
-            activeFrom: '2026-01-02T00:00:00Z',
-          },
-        ],
-        wallets: [{ id: wallet.id, chain: CHAIN, type: 'safe', config: wallet.config }],
-      }),
-    );
-  cosigners = [];
-  for (const signer of w.cosigners) {
-    const h = await harness(await migrateCosigner(await backend.open({ migrate: false })), {
-      signer,
-      bundle,
-    });
-    h.deps.checks = realChecks({
-      evm: viemChainReader({ [CHAIN]: w.anvil.rpcUrl }),
-      evmSignerAddress: h.address,
-    });
-    cosigners.push(h);
-  }
+  cosigners = await safeCosigners({
+    backend,
+    signers: w.cosigners,
+    safes: [wallet],
+    rpc: w.anvil.rpcUrl,
+    destination: DEST,
+    policyName: 'cosigner-safe-test',
+  });
 }, 180_000);
 
 afterAll(async () => {

@@ -6,24 +6,13 @@ import type { SignResponse } from '../../src/core/auth/index.ts';
 import { type SafeWallet, safeTxToJson } from '../../src/core/chains/evm/index.ts';
 import type { SafeTxFields } from '../../src/core/chains/evm/types.ts';
 import { type Intent, intentDigest, parseIntent } from '../../src/core/intent/index.ts';
-import { viemChainReader } from '../../src/cosigner/evm-rpc.ts';
-import { realChecks } from '../../src/cosigner/real-checks.ts';
 import { buildSafeTransfer } from '../../src/evm/build.ts';
 import { executeSafeTransaction } from '../../src/evm/execute.ts';
-import { CHAIN, startWorld, type World } from '../evm/world.ts';
-import { config, firstBundle } from '../governance/fixtures.ts';
+import { startWorld, type World } from '../evm/world.ts';
 import { pgliteBackend } from '../helpers/db.ts';
 import { postSignBatch } from './batch-fixture.ts';
-import {
-  admins,
-  approvalsFor,
-  type Harness,
-  harness,
-  migrateCosigner,
-  principals,
-  requester,
-  T0,
-} from './fixture.ts';
+import { approvalsFor, type Harness, requester, T0 } from './fixture.ts';
+import { safeCosigners } from './safe-fixture.ts';
 
 /**
  * `/v1/sign-batch` on real Safes 1.4.1 on anvil, through a recording proxy in front of the RPC
@@ -67,54 +56,14 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   const rpc = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-  const bundle = () =>
-    firstBundle(
-      admins,
-      config(admins, {
-        policy: {
-          version: 1,
-          name: 'cosigner-safe-batch-test',
-          assets: { [`${CHAIN}/slip44:60`]: { symbol: 'ETH', decimals: 18 } },
-          groups: { treasury: { members: ['alice', 'bob', 'carol'] } },
-          rules: [
-            {
-              name: 'block-unknown',
-              when: { destination: { known: false } },
-              action: 'block',
-              reason: 'book',
-            },
-            {
-              name: 'approve',
-              when: { asset: ['ETH'] },
-              action: 'approve',
-              approve: { quorum: 2, from: ['treasury'] },
-            },
-          ],
-        },
-        principals: principals(),
-        addressBook: [
-          {
-            chain: CHAIN,
-            address: DEST,
-            label: 'cold',
-            category: 'cold-storage',
-            status: 'active',
-            addedAt: '2026-01-01T00:00:00Z',
-            activeFrom: '2026-01-02T00:00:00Z',
-          },
-        ],
-        wallets: safes.map((s) => ({ id: s.id, chain: CHAIN, type: 'safe' as const, config: s.config })),
-      }),
-    );
-  cosigners = [];
-  for (const signer of w.cosigners.slice(0, 2)) {
-    const h = await harness(await migrateCosigner(await backend.open({ migrate: false })), {
-      signer,
-      bundle,
-    });
-    h.deps.checks = realChecks({ evm: viemChainReader({ [CHAIN]: rpc }), evmSignerAddress: h.address });
-    cosigners.push(h);
-  }
+  cosigners = await safeCosigners({
+    backend,
+    signers: w.cosigners.slice(0, 2),
+    safes: safes,
+    rpc: rpc,
+    destination: DEST,
+    policyName: 'cosigner-safe-batch-test',
+  });
 }, 180_000);
 
 afterAll(async () => {
