@@ -3,7 +3,8 @@ import type { MatchCandidates, MatchLookup } from '../core/chains/evm/watch.ts';
 import { coalesce } from '../store/coalesce.ts';
 import type { Queryable } from '../store/db.ts';
 
-interface KnownSafeTx {
+/** What the coordinator records before handing back a Safe signature (I7). */
+export interface KnownSafeTx {
   wallet: string;
   safeTxHash: Hex;
   nonce: bigint;
@@ -11,7 +12,8 @@ interface KnownSafeTx {
   at: string;
 }
 
-interface KnownTx {
+/** What the coordinator records before broadcasting a transaction (I7). */
+export interface KnownTx {
   txHash: Hex;
   wallet: string;
   intentId: string;

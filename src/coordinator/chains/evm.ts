@@ -30,6 +30,7 @@ import type { WalletRecord } from '../../core/governance/types.ts';
 import type { Intent } from '../../core/intent/index.ts';
 import { buildHotTransfer, buildSafeTransfer } from '../../evm/build.ts';
 import { execTransactionArgs } from '../../evm/execute.ts';
+import type { KnownSafeTx, KnownTx } from '../../evm/known-store.ts';
 import { classifyReceipt, receiptStatuses, type TxStatus } from '../../evm/receipts.ts';
 import { safeAbi } from '../../evm/safe-abi.ts';
 import type { ChainPort } from '../workflow/ports.ts';
@@ -87,21 +88,8 @@ export const SAFE_EXEC_GAS_LIMIT = 500_000n;
 
 /** The writer half of `evmKnownStore` (src/evm/known-store.ts). */
 export interface KnownRecorder {
-  recordSafeTx(r: {
-    wallet: string;
-    safeTxHash: Hex;
-    nonce: bigint;
-    intentId: string;
-    at: string;
-  }): Promise<void>;
-  recordTx(r: {
-    txHash: Hex;
-    wallet: string;
-    intentId: string;
-    kind: 'safe-exec' | 'hot';
-    safeTxHash?: Hex;
-    at: string;
-  }): Promise<void>;
+  recordSafeTx(r: KnownSafeTx): Promise<void>;
+  recordTx(r: KnownTx): Promise<void>;
 }
 
 /**

@@ -5,6 +5,24 @@ import type { IntentRecord, NewIntent } from './intents.ts';
 import type { EnqueueInput } from './queue.ts';
 
 /**
+ * The bound values of a new wf_intents row, in the column order both insert statements use
+ * (id, digest, intent_json, signature, requested_by, wallet, chain, expires_at, created_at).
+ */
+export function intentRowParams(input: NewIntent, at: string): unknown[] {
+  return [
+    input.id,
+    input.digest,
+    input.intentJson,
+    JSON.stringify(input.signature),
+    input.requestedBy,
+    input.wallet,
+    input.chain,
+    input.expiresAt.toISOString(),
+    at,
+  ];
+}
+
+/**
  * The Idempotency-Key record written together with a new intent: the key is claimed and its
  * response stored by the same statement that creates the intent, so both exist or neither does.
  */
@@ -139,15 +157,7 @@ export async function createWithKey(
   let n: number;
   try {
     const { rows } = await db.query<{ n: number }>(CREATE_WITH_KEY, [
-      input.id,
-      input.digest,
-      input.intentJson,
-      JSON.stringify(input.signature),
-      input.requestedBy,
-      input.wallet,
-      input.chain,
-      input.expiresAt.toISOString(),
-      at,
+      ...intentRowParams(input, at),
       JSON.stringify({ digest: input.digest }),
       enqueue.map((j) => j.kind),
       enqueue.map((j) => j.dedupKey ?? null),

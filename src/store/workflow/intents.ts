@@ -11,6 +11,7 @@ import type { AuditAppender, AuditEntryInput } from './audit-port.ts';
 import {
   createWithKey,
   insertKeyRecord,
+  intentRowParams,
   isKeyTaken,
   type NewKeyRecord,
   requestedEntry,
@@ -177,17 +178,7 @@ export class IntentStore {
          VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, 'requested', 0, $8, $9, $9)
          ON CONFLICT DO NOTHING
          RETURNING *`,
-      [
-        input.id,
-        input.digest,
-        input.intentJson,
-        JSON.stringify(input.signature),
-        input.requestedBy,
-        input.wallet,
-        input.chain,
-        input.expiresAt.toISOString(),
-        now.toISOString(),
-      ],
+      intentRowParams(input, now.toISOString()),
     );
     if (rows.length === 0) {
       return fail('DUPLICATE_INTENT', 'an intent with this id or digest already exists', {
