@@ -31,6 +31,11 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
     )
     .option('--bitcoin-rpc-credentials <file>', 'user:password (or the .cookie file) for --bitcoin-rpc')
     .option('--no-bitcoin', 'no Bitcoin wallet')
+    .option(
+      '--block-time <seconds>',
+      'anvil mines a block every N seconds after set-up (0: a block per transaction)',
+      '0',
+    )
     .option('--json', 'print the deployment description as JSON')
     .action(
       async (opts: {
@@ -40,6 +45,7 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
         bitcoin: boolean;
         bitcoinRpc?: string;
         bitcoinRpcCredentials?: string;
+        blockTime: string;
         json?: boolean;
       }) => {
         const o = makeOutput(Boolean(opts.json));
@@ -48,11 +54,19 @@ export function registerUpCommands(program: Command, ctx: CliContext): void {
           const safes = Number(opts.safes);
           if (!Number.isSafeInteger(safes) || safes < 1 || safes > 1000)
             throw new InvalidInputError('INVALID_OPTION', '--safes', '--safes must be 1 … 1000');
+          const blockSeconds = Number(opts.blockTime);
+          if (!Number.isSafeInteger(blockSeconds) || blockSeconds < 0 || blockSeconds > 60)
+            throw new InvalidInputError(
+              'INVALID_OPTION',
+              '--block-time',
+              '--block-time must be 0 … 60 seconds',
+            );
           const dep = await runLocal({
             dir,
             fresh: true,
             safes,
             bitcoin: bitcoinNode(opts),
+            blockSeconds,
             ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
             onStep: (m) => o.err(`… ${m}`),
           });

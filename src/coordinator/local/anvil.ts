@@ -24,6 +24,11 @@ export interface AnvilProcess {
   chainId: number;
   proc: ChildProcess;
   rpc<T = unknown>(method: string, params?: unknown[]): Promise<T>;
+  /**
+   * How the chain mines from now on: 0 = automine (a block per transaction, anvil's default),
+   * n > 0 = a block every n seconds holding whatever arrived meanwhile, as a real chain does.
+   */
+  setBlockTime(seconds: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -86,6 +91,17 @@ export async function startAnvil(
     chainId,
     proc,
     rpc,
+    async setBlockTime(seconds: number) {
+      if (!Number.isInteger(seconds) || seconds < 0)
+        throw new CustosError('ANVIL_BLOCK_TIME', `block time must be whole seconds ≥ 0, got ${seconds}`);
+      if (seconds === 0) {
+        await rpc('evm_setIntervalMining', [0]);
+        await rpc('evm_setAutomine', [true]);
+      } else {
+        await rpc('evm_setAutomine', [false]);
+        await rpc('evm_setIntervalMining', [seconds]);
+      }
+    },
     async stop() {
       if (proc.exitCode !== null) return;
       const done = new Promise((r) => proc.once('exit', r));

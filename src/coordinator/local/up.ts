@@ -50,6 +50,11 @@ export interface RunLocalOptions {
    * `coordinator-workflow` process runs the workflow worker and the watchtowers.
    */
   workflowProcess?: boolean;
+  /**
+   * anvil mines a block every this many seconds once the deployment is set up (0 or absent:
+   * automine, a block per transaction). Deployment itself always automines.
+   */
+  blockSeconds?: number;
 }
 
 /**
@@ -93,6 +98,7 @@ export async function runLocal(o: RunLocalOptions): Promise<LocalDeployment> {
       ...(o.safes ? { safes: o.safes } : {}),
       ...(bitcoin ? { bitcoin } : {}),
     });
+    if (o.blockSeconds) await anvil.setBlockTime(o.blockSeconds);
   } catch (e) {
     await closeChains();
     throw e;
