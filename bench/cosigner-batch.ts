@@ -1,6 +1,8 @@
 import type { SignRequest } from '../src/core/auth/index.ts';
-import { item, nonceFollowsTx, postSignBatch } from '../test/cosigner/batch-fixture.ts';
-import type { Harness } from '../test/cosigner/fixture.ts';
+import { type SafeWallet, safeTxToJson } from '../src/core/chains/evm/index.ts';
+import { type SafeTxFields, ZERO_ADDRESS } from '../src/core/chains/evm/types.ts';
+import { idOf, item, nonceFollowsTx, postSignBatch } from '../test/cosigner/batch-fixture.ts';
+import { type Harness, intent, signRequestFor } from '../test/cosigner/fixture.ts';
 import type { Measurement } from './report.ts';
 
 /**
@@ -69,6 +71,90 @@ export async function batchVsSingle(
       [`${label}: batch/single CPU speed-up`]: Number(
         (single.cpuUsPerIntent / batch.cpuUsPerIntent).toFixed(2),
       ),
+    },
+  };
+}
+
+/**
+ * `/v1/sign-batch` on the Safe path, `size` items per request, one item per Safe (a Safe has one
+ * withdrawal in flight: co-signers sign only its current nonce), as in the e2e bench. `safes` are
+ * registered in the co-signer's bundle; `read` is the co-signer's chain reader (a TEST DOUBLE
+ * reporting exactly the registered configuration, or the real viem reader against anvil);
+ * `advance` moves every Safe's nonce on between rounds (untimed). Returns CPU µs per intent of
+ * this process (co-signer + PGlite; an RPC node runs in another process and is not counted).
+ */
+export async function safeBatch(
+  label: string,
+  h: Harness,
+  safes: readonly SafeWallet[],
+  opts: {
+    rounds: number;
+    destination: `0x${string}`;
+    advance(nonce: bigint): Promise<void>;
+    /** Called around each timed request (e.g. to resume and pause a CPU profile). */
+    timed?: (phase: 'start' | 'stop') => Promise<void>;
+  },
+): Promise<Measurement> {
+  let next = 2_000_000;
+  // Round r spends nonce r (round 0 is the warm-up); all requests are built before the clock starts.
+  const round = (nonce: bigint) =>
+    safes.map((safe) => {
+      const i = intent({
+        id: idOf(next++),
+        chain: safe.chain,
+        asset: `${safe.chain}/slip44:60`,
+        wallet: safe.id,
+        destination: opts.destination,
+        amount: '1000',
+      });
+      const tx: SafeTxFields = {
+        to: opts.destination,
+        value: 1000n,
+        data: '0x',
+        operation: 0,
+        safeTxGas: 0n,
+        baseGas: 0n,
+        gasPrice: 0n,
+        gasToken: ZERO_ADDRESS,
+        refundReceiver: ZERO_ADDRESS,
+        nonce,
+      };
+      return signRequestFor(i, {
+        tx: { kind: 'safe', safe: safe.config.address, safeTx: safeTxToJson(tx) },
+      });
+    });
+  const rounds = Array.from({ length: opts.rounds + 1 }, (_, r) => round(BigInt(r)));
+  const once = async (r: number) => {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const res = await postSignBatch(h, rounds[r]!);
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const json = res.json() as { results?: { ok: boolean }[] };
+    if (res.statusCode !== 200 || !json.results?.every((x) => x.ok))
+      throw new Error(`safe sign-batch refused: ${res.body.slice(0, 300)}`);
+    return { wall, cpu: cpu.user + cpu.system };
+  };
+  await once(0); // warm-up (JIT, ledger cache, prepared statements, eth_chainId)
+  let wallMs = 0;
+  let cpuUs = 0;
+  for (let r = 1; r <= opts.rounds; r++) {
+    await opts.advance(BigInt(r));
+    await opts.timed?.('start');
+    const m = await once(r);
+    await opts.timed?.('stop');
+    wallMs += m.wall;
+    cpuUs += m.cpu;
+  }
+  const n = opts.rounds * safes.length;
+  return {
+    name: `${label}: Safe /v1/sign-batch, ${safes.length} Safes per request`,
+    opsPerSec: (n * 1000) / wallMs,
+    extra: {
+      cpuUsPerIntent: Math.round(cpuUs / n),
+      intentsPerCpuSecond: Math.round((1e6 * n) / cpuUs),
+      wallUsPerIntent: Math.round((wallMs * 1000) / n),
+      intents: n,
     },
   };
 }
