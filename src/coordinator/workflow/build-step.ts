@@ -2,11 +2,13 @@ import type { TxPayload } from '../../core/auth/index.ts';
 import type { Queryable } from '../../store/db.ts';
 import type { IntentRecord } from '../../store/workflow/intents.ts';
 import type { TransitionItem } from '../../store/workflow/intents-batch.ts';
+import type { Job } from '../../store/workflow/queue.ts';
 import {
   type Claimed,
   intentOf,
   item,
   JOB,
+  nextJob,
   type StepContext,
   type StepOutcome,
   SYSTEM,
@@ -93,6 +95,7 @@ export async function buildMany(
   // Cheap look first, without a transaction: most waiters stop here.
   let candidates = await freeOf(ctx.db, [...byWallet.values()], out, busyWait);
   if (candidates.length === 0) return out;
+  const handoffs: Job[] = [];
   await ctx.db.transaction(async (tx) => {
     // Never block a pooled connection on another build of a wallet: one that is building right
     // now will hold the slot when it commits, so look again shortly.
@@ -139,19 +142,20 @@ export async function buildMany(
             actor: SYSTEM,
             details: { txDigest: r.value.contentDigest },
             enqueue: [
-              {
+              nextJob(ctx.fold, {
                 kind: JOB.sign,
                 payload: { intentId: b.c.rec.id },
                 dedupKey: `sign:${b.c.rec.id}`,
                 maxAttempts: 10_000,
-              },
+              }),
             ],
           },
         ],
       });
     });
-    await ctx.batch.transitionManyInTx(tx, moves, now);
+    await ctx.batch.transitionManyInTx(tx, moves, now, handoffs);
   });
+  for (const j of handoffs) ctx.handoffs.push(j);
   return out;
 }
 

@@ -9,6 +9,7 @@ import {
   type IntentRow,
   type IntentStore,
   type TransitionInput,
+  type TransitionResult,
 } from '../../store/workflow/intents.ts';
 import { IntentBatch, type TransitionItem } from '../../store/workflow/intents-batch.ts';
 import { type Outbox, OutboxBatch, type OutboxView } from '../../store/workflow/outbox.ts';
@@ -75,10 +76,30 @@ export interface Claimed {
   rec: IntentRecord;
 }
 
+/**
+ * A worker that runs the next step of this batch's intents itself: the next jobs are inserted
+ * already claimed by it (lease until `until`), in the same transaction as the transition that
+ * calls for them, and handed back to it instead of being claimed from the queue.
+ */
+export interface Fold {
+  worker: string;
+  until: Date;
+}
+
+/** A batch's outcomes by job id, and the next jobs it inserted claimed for its worker. */
+export interface BatchRun {
+  outcomes: Map<string, StepOutcome>;
+  handoffs: Job[];
+}
+
 /** Everything the step functions share: deps plus the batch stores. */
 export interface StepContext extends EngineDeps {
   batch: IntentBatch;
   outboxes: OutboxBatch;
+  /** Set when the worker continues this batch's intents itself (see Fold). */
+  fold?: Fold;
+  /** Next jobs inserted claimed for this worker, added once their transaction committed. */
+  handoffs: Job[];
   /** Fail events for one intent (typed code, in the failure column and history). */
   failEvents(code: string, message: string, details?: Record<string, unknown>): TransitionInput[];
   wakeNextBuilds(wallets: Iterable<string>, q?: Queryable): Promise<void>;
@@ -92,6 +113,7 @@ export class WorkflowEngine {
       ...d,
       batch: new IntentBatch(d.audit),
       outboxes: new OutboxBatch(d.db),
+      handoffs: [],
       failEvents: (code, message, details) => [
         { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
       ],
@@ -106,7 +128,18 @@ export class WorkflowEngine {
 
   /** Runs one kind's step on many claimed jobs; returns each job's outcome by job id. */
   async handleBatch(kind: string, jobs: readonly Job[]): Promise<Map<string, StepOutcome>> {
+    return (await this.runBatch(kind, jobs)).outcomes;
+  }
+
+  /**
+   * {@link handleBatch}, and with `fold` the next step's jobs of the intents that moved on are
+   * inserted claimed by the calling worker and returned as `handoffs` for it to run next: a
+   * claim statement and a queue round trip fewer per step, the same durable job either way.
+   */
+  async runBatch(kind: string, jobs: readonly Job[], fold?: Fold): Promise<BatchRun> {
+    const ctx: StepContext = { ...this.ctx, handoffs: [], ...(fold ? { fold } : {}) };
     const out = new Map<string, StepOutcome>();
+    const run = { outcomes: out, handoffs: ctx.handoffs };
     const recs = await this.load(jobs.map((j) => String(j.payload.intentId)));
     const claimed: Claimed[] = [];
     for (const job of jobs) {
@@ -114,32 +147,32 @@ export class WorkflowEngine {
       if (rec) claimed.push({ job, rec });
       else out.set(job.id, DONE);
     }
-    if (claimed.length === 0) return out;
+    if (claimed.length === 0) return run;
     const now = this.d.clock();
     let results: Map<string, StepOutcome>;
     switch (kind) {
       case JOB.evaluate:
-        results = await this.evaluate(claimed, now);
+        results = await this.evaluate(ctx, claimed, now);
         break;
       case JOB.build:
-        results = await buildMany(this.ctx, claimed, now);
+        results = await buildMany(ctx, claimed, now);
         break;
       case JOB.sign:
-        results = await signMany(this.ctx, claimed, now);
+        results = await signMany(ctx, claimed, now);
         break;
       case JOB.broadcast:
-        results = await broadcastMany(this.ctx, claimed, now);
+        results = await broadcastMany(ctx, claimed, now);
         break;
       case JOB.confirm:
-        results = await confirmMany(this.ctx, claimed, now);
+        results = await confirmMany(ctx, claimed, now);
         break;
       default:
         for (const c of claimed)
           out.set(c.job.id, { kind: 'retry', code: 'UNKNOWN_JOB', message: `no handler for ${kind}` });
-        return out;
+        return run;
     }
     for (const c of claimed) out.set(c.job.id, results.get(c.job.id) ?? DONE);
-    return out;
+    return run;
   }
 
   private async load(ids: string[], q: Queryable = this.d.db): Promise<Map<string, IntentRecord>> {
@@ -180,7 +213,7 @@ export class WorkflowEngine {
   }
 
   /** Policy for each intent in `requested`; allowed ones go straight on to building (or a delay). */
-  private async evaluate(claimed: Claimed[], now: Date): Promise<Map<string, StepOutcome>> {
+  private async evaluate(ctx: StepContext, claimed: Claimed[], now: Date): Promise<Map<string, StepOutcome>> {
     const items: TransitionItem[] = [];
     const due: IntentRecord[] = [];
     for (const { rec } of claimed) {
@@ -188,14 +221,14 @@ export class WorkflowEngine {
       if (now >= rec.expiresAt) items.push(item(rec.id, [{ event: 'expire', actor: SYSTEM }]));
       else due.push(rec);
     }
-    const decided = await this.decide(due, now);
+    const decided = await this.decide(ctx, due, now);
     for (const [i, rec] of due.entries()) items.push(item(rec.id, decided[i]!));
-    await this.d.db.transaction((tx) => this.ctx.batch.transitionManyInTx(tx, items, now));
+    await transitionAndHandOff(ctx, items, now);
     return new Map();
   }
 
   /** The policy's decision for each intent, as the events that follow from it. */
-  private async decide(recs: IntentRecord[], now: Date): Promise<TransitionInput[][]> {
+  private async decide(ctx: StepContext, recs: IntentRecord[], now: Date): Promise<TransitionInput[][]> {
     if (recs.length === 0) return [];
     const policy = this.d.policy;
     if (!policy) {
@@ -226,7 +259,7 @@ export class WorkflowEngine {
         return [{ event: 'policy_requires_approval', actor: 'policy', decision }];
       return [
         { event: 'policy_allowed', actor: 'policy', decision },
-        ...this.afterApprovedEvents(rec.id, decision, now),
+        ...this.afterApprovedEvents(rec.id, decision, now, ctx.fold),
       ];
     });
   }
@@ -245,7 +278,12 @@ export class WorkflowEngine {
     );
   }
 
-  private afterApprovedEvents(id: string, decision: WorkflowDecision, now: Date): TransitionInput[] {
+  private afterApprovedEvents(
+    id: string,
+    decision: WorkflowDecision,
+    now: Date,
+    fold?: Fold,
+  ): TransitionInput[] {
     const buildJob = (runAt?: Date): EnqueueInput => ({
       kind: JOB.build,
       payload: { intentId: id },
@@ -256,7 +294,7 @@ export class WorkflowEngine {
       const notBefore = new Date(now.getTime() + decision.delayMs);
       return [{ event: 'delay_started', actor: 'policy', notBefore, enqueue: [buildJob(notBefore)] }];
     }
-    return [{ event: 'build_started', actor: SYSTEM, enqueue: [buildJob()] }];
+    return [{ event: 'build_started', actor: SYSTEM, enqueue: [nextJob(fold, buildJob())] }];
   }
 
   /** Expiry sweep: intents past expiresAt that no signature can still be asked for. */
@@ -275,6 +313,29 @@ export class WorkflowEngine {
     await this.wakeNextBuilds(expired.map((x) => x.wallet));
     return expired.length;
   }
+}
+
+/** The next step's job, claimed by the batch's worker when it continues the intents itself. */
+export const nextJob = (fold: Fold | undefined, job: EnqueueInput): EnqueueInput =>
+  fold ? { ...job, claim: fold } : job;
+
+/**
+ * The batch's transitions in one transaction; the next jobs inserted claimed for the worker join
+ * the batch's handoffs once the transaction committed (never a job that a rollback undid).
+ */
+export async function transitionAndHandOff(
+  ctx: StepContext,
+  items: TransitionItem[],
+  now: Date,
+  also?: (tx: Queryable) => Promise<void>,
+): Promise<Map<string, TransitionResult>> {
+  const claimed: Job[] = [];
+  const r = await ctx.db.transaction(async (tx) => {
+    await also?.(tx);
+    return ctx.batch.transitionManyInTx(tx, items, now, claimed);
+  });
+  for (const j of claimed) ctx.handoffs.push(j);
+  return r;
 }
 
 const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));

@@ -2,12 +2,13 @@ import type { SignatureResult, SignRequest, TxPayload } from '../../core/auth/in
 import { pushTo } from '../../core/collections.ts';
 import type { TransitionItem } from '../../store/workflow/intents-batch.ts';
 import type { OutboxItem } from '../../store/workflow/outbox.ts';
-import { enqueueManyInTx } from '../../store/workflow/queue.ts';
+import { enqueueManyInTx, type Job } from '../../store/workflow/queue.ts';
 import type { SignOutcome } from '../cosigner-client.ts';
 import {
   type Claimed,
   intentOf,
   JOB,
+  nextJob,
   type StepContext,
   type StepOutcome,
   SYSTEM,
@@ -152,6 +153,7 @@ export async function signMany(ctx: StepContext, claimed: Claimed[], now: Date):
   }
   for (const [id, r] of refused) fails.push({ id, events: ctx.failEvents(r.code, r.message, r.details) });
   const failedIds = new Set(fails.map((f) => f.id));
+  const handoffs: Job[] = [];
   await ctx.db.transaction(async (tx) => {
     await ctx.outboxes.settleMany(settles, later, tx);
     for (const a of alerts) await ctx.alerts.raise(a, later, tx);
@@ -173,19 +175,20 @@ export async function signMany(ctx: StepContext, claimed: Claimed[], now: Date):
             event: 'signed',
             actor: SYSTEM,
             enqueue: [
-              {
+              nextJob(ctx.fold, {
                 kind: JOB.broadcast,
                 payload: { intentId: rec.id },
                 dedupKey: `broadcast:${rec.id}`,
                 maxAttempts: 1000,
-              },
+              }),
             ],
           },
         ],
       });
     }
-    await ctx.batch.transitionManyInTx(tx, moves, later);
+    await ctx.batch.transitionManyInTx(tx, moves, later, handoffs);
   });
+  for (const j of handoffs) ctx.handoffs.push(j);
   if (fails.length > 0)
     await ctx.wakeNextBuilds(live.filter((c) => failedIds.has(c.rec.id)).map((c) => c.rec.wallet));
   for (const c of live) {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { pushTo } from '../../core/collections.ts';
 import type { Job, JobQueue } from '../../store/workflow/queue.ts';
-import { JOB, type StepOutcome, type WorkflowEngine } from './engine.ts';
+import { type BatchRun, type Fold, JOB, type WorkflowEngine } from './engine.ts';
 
 export interface WorkerOptions {
   /** Unique per process: recorded as the lease holder. */
@@ -18,6 +18,11 @@ export interface WorkerOptions {
    * and broadcasting on the chain node, so more than one batch of each is worth having in flight.
    */
   lanes?: Partial<Record<string, number>>;
+  /**
+   * Continue a batch's intents in this process (default true): the next step's jobs are inserted
+   * claimed by this worker and run by the next lane without a claim (see "handoffs" below).
+   */
+  fold?: boolean;
   clock: () => Date;
   onError?: (e: unknown, jobKind: string) => void;
 }
@@ -50,6 +55,14 @@ export class Worker {
   private readonly signalled = new Map<string, boolean>();
   /** Per lane: the earliest time a job this worker snoozed becomes due (so it wakes for it). */
   private readonly dueAt = new Map<string, number>();
+  /**
+   * Per kind: jobs a finished batch inserted already claimed by this worker (the next step of its
+   * intents), run by that kind's lane before it claims from the queue. They are durable jobs under
+   * this worker's lease: if the process dies first, the lease runs out and any worker claims them.
+   */
+  private readonly handoffs = new Map<string, Job[]>();
+  /** Per kind: when its lane last claimed from the queue (handoffs must not starve queued jobs). */
+  private readonly lastClaim = new Map<string, number>();
   private lastSweep = 0;
   readonly id: string;
 
@@ -91,6 +104,17 @@ export class Worker {
     this.running = false;
     for (const w of [...this.wakers]) w();
     await Promise.all(this.lanes);
+    // Hand the jobs this worker holds but will not run back to the queue at once (not after
+    // their lease): a snooze to now, no attempt counted.
+    const held = [...this.handoffs.values()].flat();
+    this.handoffs.clear();
+    const now = this.o.clock();
+    await this.queue
+      .settleMany(
+        held.map((job) => ({ job, outcome: { kind: 'snooze', until: now } as const })),
+        now,
+      )
+      .catch((e) => this.o.onError?.(e, 'release'));
   }
 
   /** Runs ready jobs until none is left (tests and `custos demo`). Returns how many ran. */
@@ -107,7 +131,9 @@ export class Worker {
   /** One round: claims up to `batch` ready jobs of any kind and runs them, one batch per kind. */
   async tick(): Promise<number> {
     await this.sweep();
-    const jobs = await this.claim(this.o.batch ?? 32);
+    const held = [...this.handoffs.values()].flat();
+    this.handoffs.clear();
+    const jobs = [...held, ...(await this.claim(this.o.batch ?? 32))];
     const byKind = new Map<string, Job[]>();
     for (const j of jobs) {
       pushTo(byKind, j.kind, j);
@@ -133,15 +159,32 @@ export class Worker {
     });
   }
 
+  private fold(): Fold | undefined {
+    if (this.o.fold === false) return undefined;
+    return { worker: this.id, until: new Date(this.o.clock().getTime() + (this.o.visibilityMs ?? 60_000)) };
+  }
+
+  /** Up to `max` of the jobs handed to this worker for `kind`. */
+  private takeHandoffs(kind: string, max: number): Job[] {
+    const held = this.handoffs.get(kind);
+    if (!held || held.length === 0) return [];
+    return held.splice(0, max);
+  }
+
   private async runBatch(kind: string, jobs: Job[]): Promise<void> {
-    let outcomes: Map<string, StepOutcome>;
+    let run: BatchRun;
     try {
-      outcomes = await this.engine.handleBatch(kind, jobs);
+      run = await this.engine.runBatch(kind, jobs, this.fold());
     } catch (e) {
       this.o.onError?.(e, kind);
       const message = e instanceof Error ? e.message : String(e);
-      outcomes = new Map(jobs.map((j) => [j.id, { kind: 'retry', code: 'STEP_ERROR', message }]));
+      run = {
+        outcomes: new Map(jobs.map((j) => [j.id, { kind: 'retry', code: 'STEP_ERROR', message }])),
+        handoffs: [],
+      };
     }
+    const { outcomes } = run;
+    for (const j of run.handoffs) pushTo(this.handoffs, j.kind, j);
     const settled = jobs.map((job) => ({
       job,
       outcome: outcomes.get(job.id) ?? ({ kind: 'done' } as const),
@@ -167,7 +210,17 @@ export class Worker {
       let claimed = 0;
       try {
         if (kind === JOB.evaluate) await this.sweep();
-        const jobs = await this.claim(max, kind);
+        const jobs = this.takeHandoffs(kind, max);
+        // Queued jobs of this kind (retries, snoozes come due, other processes' work) are claimed
+        // whenever the handoffs leave room, at least once per poll interval.
+        const nowMs = this.o.clock().getTime();
+        if (
+          jobs.length < max &&
+          (jobs.length === 0 || nowMs - (this.lastClaim.get(kind) ?? 0) >= (this.o.pollMs ?? 250))
+        ) {
+          this.lastClaim.set(kind, nowMs);
+          for (const j of await this.claim(max - jobs.length, kind)) jobs.push(j);
+        }
         claimed = jobs.length;
         if (claimed > 0) await this.runBatch(kind, jobs);
       } catch (e) {
@@ -175,7 +228,7 @@ export class Worker {
       }
       if (!this.running) break;
       // A full batch: more may be ready, look again at once.
-      if (claimed >= max) continue;
+      if (claimed >= max || (this.handoffs.get(kind)?.length ?? 0) > 0) continue;
       if (!this.signalled.get(kind)) await this.wait(this.nextWaitMs(kind), kind);
       this.signalled.set(kind, false);
       // Woken by new work: linger a moment so it is claimed as a batch, not one job at a time

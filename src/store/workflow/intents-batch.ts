@@ -9,7 +9,7 @@ import {
   type TransitionInput,
   type TransitionResult,
 } from './intents.ts';
-import { type EnqueueInput, enqueueManyInTx } from './queue.ts';
+import { type EnqueueInput, enqueueManyInTx, type Job } from './queue.ts';
 
 /** One intent's events, applied in order (e.g. `policy_allowed` then `build_started`). */
 export interface TransitionItem {
@@ -32,6 +32,8 @@ export class IntentBatch {
     tx: Queryable,
     items: readonly TransitionItem[],
     now: Date,
+    /** Receives the next jobs inserted already claimed (EnqueueInput.claim). */
+    claimed?: Job[],
   ): Promise<Map<string, TransitionResult>> {
     const results = new Map<string, TransitionResult>();
     if (items.length === 0) return results;
@@ -99,7 +101,8 @@ export class IntentBatch {
         hist.map((h) => JSON.stringify(h.details)),
       ],
     );
-    await enqueueManyInTx(tx, jobs, now);
+    const mine = await enqueueManyInTx(tx, jobs, now);
+    if (claimed) for (const j of mine) claimed.push(j);
     // Last before COMMIT (see IntentStore.create).
     await (this.audit.stageInTx ? this.audit.stageInTx(tx, audit) : this.audit.appendInTx(tx, audit));
     for (const r of updated) results.set(r.id, ok(fromRow(r)));

@@ -15,6 +15,13 @@ export interface EnqueueInput {
   dedupKey?: string;
   runAt?: Date;
   maxAttempts?: number;
+  /**
+   * Insert the job already claimed by this worker until `until` (lease 1, attempt 1): the worker
+   * that wrote the step before it runs it next without a claim (see Worker, "handoffs"). If that
+   * worker dies first, the lease runs out and any worker claims the job as usual: the job is as
+   * durable as a queued one.
+   */
+  claim?: { worker: string; until: Date };
 }
 
 export interface Job {
@@ -58,19 +65,27 @@ export async function enqueueInTx(tx: Queryable, job: EnqueueInput, now: Date): 
   );
 }
 
-/** Many jobs in one statement (duplicates of a dedup key, here or already queued, are no-ops). */
+/**
+ * Many jobs in one statement (duplicates of a dedup key, here or already queued, are no-ops).
+ * Returns the jobs inserted already claimed (`claim`), as claimed jobs; a claimed job whose dedup
+ * key was taken is not inserted and not returned (the existing job runs as it would have).
+ */
 export async function enqueueManyInTx(
   tx: Queryable,
   jobs: readonly EnqueueInput[],
   now: Date,
-): Promise<void> {
-  if (jobs.length === 0) return;
-  await tx.query(
-    `INSERT INTO wf_jobs (kind, dedup_key, payload, run_at, max_attempts, created_at, updated_at)
-     SELECT kind, dedup_key, payload::jsonb, run_at, max_attempts, $6, $6
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[])
-       AS j(kind, dedup_key, payload, run_at, max_attempts)
-     ON CONFLICT (dedup_key) DO NOTHING`,
+): Promise<Job[]> {
+  if (jobs.length === 0) return [];
+  const claims = jobs.some((j) => j.claim !== undefined);
+  const { rows } = await tx.query<JobRow>(
+    `INSERT INTO wf_jobs (kind, dedup_key, payload, run_at, max_attempts, attempts, lease, locked_by,
+       locked_until, created_at, updated_at)
+     SELECT kind, dedup_key, payload::jsonb, run_at, max_attempts, n, n, locked_by, locked_until, $6, $6
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $7::text[],
+                 $8::timestamptz[], $9::int[])
+       AS j(kind, dedup_key, payload, run_at, max_attempts, locked_by, locked_until, n)
+     ON CONFLICT (dedup_key) DO NOTHING
+     ${claims ? 'RETURNING id, kind, payload, attempts, lease, max_attempts, dedup_key, locked_by' : ''}`,
     [
       jobs.map((j) => j.kind),
       jobs.map((j) => j.dedupKey ?? null),
@@ -78,8 +93,12 @@ export async function enqueueManyInTx(
       jobs.map((j) => (j.runAt ?? now).toISOString()),
       jobs.map((j) => j.maxAttempts ?? 20),
       now.toISOString(),
+      jobs.map((j) => j.claim?.worker ?? null),
+      jobs.map((j) => j.claim?.until.toISOString() ?? null),
+      jobs.map((j) => (j.claim ? 1 : 0)),
     ],
   );
+  return claims ? rows.filter((r) => r.locked_by !== null).map(toJob) : [];
 }
 
 /** What became of a claimed job (see JobQueue.settleMany). */
@@ -96,6 +115,7 @@ interface JobRow {
   lease: number;
   max_attempts: number;
   dedup_key: string | null;
+  locked_by?: string | null;
 }
 
 const toJob = (r: JobRow): Job => ({
