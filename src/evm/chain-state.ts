@@ -1,4 +1,12 @@
-import { type Chain, getAddress, type PublicClient, type Transport } from 'viem';
+import {
+  type Chain,
+  decodeFunctionResult,
+  encodeFunctionData,
+  getAddress,
+  numberToHex,
+  type PublicClient,
+  type Transport,
+} from 'viem';
 import type { Address, Hex } from '../core/chains/evm/types.ts';
 import type { HotChainState, SafeChainState } from '../core/chains/evm/wallet-config.ts';
 import { CustosError } from '../core/errors/base.ts';
@@ -10,6 +18,69 @@ const slotAddress = (word: Hex | undefined): Address =>
   getAddress(`0x${(word ?? '0x').slice(2).padStart(64, '0').slice(24)}`);
 
 /**
+ * The calldata of the Safe getters read below: constant, encoded once at module load (the reads
+ * go straight to `eth_call` through the client's transport — one JSON-RPC batch per tick — and
+ * skip viem's per-call action machinery; results are decoded with viem's ABI decoder).
+ */
+const CALLDATA = {
+  nonce: encodeFunctionData({ abi: safeAbi, functionName: 'nonce' }),
+  getOwners: encodeFunctionData({ abi: safeAbi, functionName: 'getOwners' }),
+  getThreshold: encodeFunctionData({ abi: safeAbi, functionName: 'getThreshold' }),
+  getModulesPaginated: encodeFunctionData({
+    abi: safeAbi,
+    functionName: 'getModulesPaginated',
+    args: [SENTINEL, 50n],
+  }),
+} as const;
+
+type Rpc = (method: string, params?: readonly unknown[]) => Promise<unknown>;
+
+const rpcOf =
+  (client: Client): Rpc =>
+  (method, params) =>
+    (client.request as (a: { method: string; params?: readonly unknown[] }) => Promise<unknown>)(
+      params ? { method, params } : { method },
+    );
+
+/** A JSON-RPC QUANTITY (hex, no leading zeros beyond "0x0") as a bigint; anything else throws. */
+function quantity(v: unknown, what: string): bigint {
+  if (typeof v !== 'string' || !/^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$/.test(v))
+    throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not a JSON-RPC quantity`, {
+      details: { value: String(v).slice(0, 80) },
+    });
+  return BigInt(v);
+}
+
+/** `eth_call` / `eth_getStorageAt` result: 0x-prefixed hex bytes; anything else throws. */
+function data(v: unknown, what: string): Hex {
+  if (typeof v !== 'string' || !/^0x([0-9a-fA-F]{2})*$/.test(v))
+    throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not hex data`, {
+      details: { value: String(v).slice(0, 80) },
+    });
+  return v as Hex;
+}
+
+/**
+ * Concurrent reads on one client share one in-flight `eth_blockNumber` (as viem's getBlockNumber
+ * does): every Safe read in the same tick — a batch request's Safes — is then made at the same
+ * block, with one call. Nothing is kept once it settled: the next read asks the node again.
+ */
+const inflightBlock = new WeakMap<object, Promise<bigint>>();
+
+function latestBlock(client: Client, rpc: Rpc): Promise<bigint> {
+  let p = inflightBlock.get(client);
+  if (!p) {
+    p = rpc('eth_blockNumber').then((v) => quantity(v, 'eth_blockNumber'));
+    const clear = () => {
+      if (inflightBlock.get(client) === p) inflightBlock.delete(client);
+    };
+    p.then(clear, clear);
+    inflightBlock.set(client, p);
+  }
+  return p;
+}
+
+/**
  * Reads a Safe's live configuration, all at one block. The masterCopy is read from storage slot
  * 0 directly — a swapped implementation can lie through any getter (Bybit's did), not through
  * the proxy's own storage. Used by the co-signer against ITS OWN RPC endpoint.
@@ -19,51 +90,62 @@ export async function readSafeChainState(
   safe: Address,
   blockNumber?: bigint,
 ): Promise<SafeChainState> {
-  const at = blockNumber ?? (await client.getBlockNumber({ cacheTime: 0 }));
-  const read = <T>(functionName: 'nonce' | 'getOwners' | 'getThreshold') =>
-    client.readContract({ address: safe, abi: safeAbi, functionName, blockNumber: at }) as Promise<T>;
-  const readAll = () =>
-    Promise.all([
-      client.getChainId(),
-      read<bigint>('nonce'),
-      read<readonly Address[]>('getOwners'),
-      read<bigint>('getThreshold'),
-      client.readContract({
-        address: safe,
+  const rpc = rpcOf(client);
+  const at = blockNumber ?? (await latestBlock(client, rpc));
+  const tag = numberToHex(at);
+  const call = (input: Hex) => rpc('eth_call', [{ to: safe, data: input }, tag]);
+  const slot = (s: Hex) => rpc('eth_getStorageAt', [safe, s, tag]);
+  const readAll = async () => {
+    const [chainId, nonce, owners, threshold, modules, slot0, guard, fallbackHandler] = await Promise.all([
+      rpc('eth_chainId'),
+      call(CALLDATA.nonce),
+      call(CALLDATA.getOwners),
+      call(CALLDATA.getThreshold),
+      call(CALLDATA.getModulesPaginated),
+      slot('0x0'),
+      slot(GUARD_STORAGE_SLOT),
+      slot(FALLBACK_HANDLER_STORAGE_SLOT),
+    ]);
+    // Decoded inside the try: a malformed answer fails like an unreachable node (I6).
+    const state: SafeChainState = {
+      chainId: quantity(chainId, 'eth_chainId'),
+      nonce: decodeFunctionResult({ abi: safeAbi, functionName: 'nonce', data: data(nonce, 'nonce') }),
+      singleton: slotAddress(data(slot0, 'slot 0')),
+      owners: decodeFunctionResult({
+        abi: safeAbi,
+        functionName: 'getOwners',
+        data: data(owners, 'getOwners'),
+      }).map((o) => getAddress(o)),
+      threshold: decodeFunctionResult({
+        abi: safeAbi,
+        functionName: 'getThreshold',
+        data: data(threshold, 'getThreshold'),
+      }),
+      modules: decodeFunctionResult({
         abi: safeAbi,
         functionName: 'getModulesPaginated',
-        args: [SENTINEL, 50n],
-        blockNumber: at,
-      }),
-      client.getStorageAt({ address: safe, slot: '0x0', blockNumber: at }),
-      client.getStorageAt({ address: safe, slot: GUARD_STORAGE_SLOT, blockNumber: at }),
-      client.getStorageAt({ address: safe, slot: FALLBACK_HANDLER_STORAGE_SLOT, blockNumber: at }),
-    ]);
-  let all: Awaited<ReturnType<typeof readAll>>;
+        data: data(modules, 'getModulesPaginated'),
+      })[0].map((m) => getAddress(m)),
+      guard: slotAddress(data(guard, 'guard slot')),
+      fallbackHandler: slotAddress(data(fallbackHandler, 'fallback handler slot')),
+    };
+    return state;
+  };
+  let all: SafeChainState;
   try {
     all = await readAll();
   } catch (cause) {
     // A Safe whose slot 0 was swapped (Bybit) may no longer answer its getters at all: report
     // slot 0 with the failure so the caller sees why, and never proceed without state (I6).
-    const slot0 = await client
-      .getStorageAt({ address: safe, slot: '0x0', blockNumber: at })
+    const slot0 = await slot('0x0')
+      .then((v) => slotAddress(data(v, 'slot 0')))
       .catch(() => undefined);
     throw new CustosError('CHAIN_STATE_UNAVAILABLE', 'could not read the Safe configuration', {
       cause,
-      details: { safe, block: at.toString(), slot0: slot0 === undefined ? 'unreadable' : slotAddress(slot0) },
+      details: { safe, block: at.toString(), slot0: slot0 ?? 'unreadable' },
     });
   }
-  const [chainId, nonce, owners, threshold, modules, slot0, guard, fallbackHandler] = all;
-  return {
-    chainId: BigInt(chainId),
-    nonce,
-    singleton: slotAddress(slot0),
-    owners: owners.map((o) => getAddress(o)),
-    threshold,
-    modules: modules[0].map((m) => getAddress(m)),
-    guard: slotAddress(guard),
-    fallbackHandler: slotAddress(fallbackHandler),
-  };
+  return all;
 }
 
 /** Only slot 0 (the watchtower reads it for every Safe touched in a block). */
