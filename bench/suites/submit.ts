@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { AuditLog } from '../../src/store/audit.ts';
 import type { Db } from '../../src/store/db.ts';
 import { migrate } from '../../src/store/migrate.ts';
@@ -17,7 +18,24 @@ import type { BenchSuite, Measurement, SuiteResult } from '../report.ts';
  *    (no HTTP client in the process), and of the PostgreSQL server processes (from /proc);
  *  - latency p50/p99 over real HTTP (keep-alive) at fixed offered rates, open loop.
  * Bodies are signed before the clock starts (signing is the requester's cost, not the coordinator's).
+ * The app is configured as `custos serve` runs it (src/coordinator/serve.ts): pino at `info` with the
+ * same redaction, asynchronous writes (here to /dev/null: a pipe to a log shipper costs more), and a
+ * rate limiter (the e2e bench's generous limits, so every request takes a token and none is refused).
  */
+/** The logger of src/coordinator/serve.ts, writing to /dev/null. */
+function serveLogger() {
+  return pino(
+    {
+      level: 'info',
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers["custos-signature"]', '*.seed', '*.token'],
+        remove: true,
+      },
+    },
+    pino.destination({ dest: '/dev/null', sync: false }),
+  );
+}
+
 /** CPU time of the given PostgreSQL backend processes (this run's pool connections only). */
 function backendCpuMs(pids: readonly number[]): number {
   let ms = 0;
@@ -63,7 +81,11 @@ async function runOne(label: string, url: string, quick: boolean): Promise<Measu
     // The audit sealer's statements are counted apart: they are the log's, paid per batch.
     const sealerDb = countingDb(raw);
     const audit = new AuditLog(sealerDb, { now: () => new Date().toISOString() });
-    const { c } = await fixture(db, { audit });
+    const { c } = await fixture(db, {
+      audit,
+      logger: serveLogger(),
+      http: { rateLimit: { perSecond: 100_000, burst: 100_000 }, readTokens: new Map() },
+    });
     const post = (payload: string) =>
       c.app.inject({ method: 'POST', url: '/v1/intents', headers: headers(), payload });
 
@@ -189,7 +211,7 @@ const suite: BenchSuite = {
       suite: 'submit',
       measurements,
       notes: [
-        "CPU per submit counts everything this process did (Fastify, zod, strict JSON, Ed25519 verify, pg client, audit sealer) and the PostgreSQL backends of this run's pool (other load on the server is not counted); the intents were signed beforehand. Statements per submit are counted on the coordinator's Db; the audit sealer's (which chain staged entries in batches) apart.",
+        "CPU per submit counts everything this process did (Fastify, access log, rate limiter, zod, strict JSON, Ed25519 verify, pg client, audit sealer) and the PostgreSQL backends of this run's pool (other load on the server is not counted); the intents were signed beforehand. Statements per submit are counted on the coordinator's Db; the audit sealer's (which chain staged entries in batches) apart.",
       ],
     };
   },

@@ -12,6 +12,7 @@ import type { IntentStore } from '../../store/workflow/intents.ts';
 import type { JobQueue } from '../../store/workflow/queue.ts';
 import type { CoordinatorMetrics } from '../metrics.ts';
 import type { IntentService } from '../service.ts';
+import { AccessLog } from './access-log.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, toProblem } from './problem.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 import { type AuditReader, registerAuditRoutes } from './routes/audit.ts';
@@ -64,7 +65,10 @@ const tokenDigest = (t: string) => bytesToHex(sha256(utf8ToBytes(t)));
  */
 export async function buildApp(s: AppServices, o: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(o.logger ? { loggerInstance: o.logger as unknown as FastifyBaseLogger } : { logger: false }),
+    // Failed requests at info, successful ones at debug (see AccessLog).
+    ...(o.logger
+      ? { loggerInstance: o.logger as unknown as FastifyBaseLogger, logController: new AccessLog(o.logger) }
+      : { logger: false }),
     bodyLimit: o.bodyLimitBytes ?? 256 * 1024,
     requestIdHeader: false,
   });
@@ -132,6 +136,7 @@ export async function buildApp(s: AppServices, o: AppOptions = {}): Promise<Fast
 
   app.setErrorHandler(async (err, req, reply) => {
     const p = toProblem(err, req.url);
+    req.problemCode = p.code;
     if (p.status >= 500) req.log.error({ err }, 'request failed');
     return reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
   });
@@ -140,6 +145,7 @@ export async function buildApp(s: AppServices, o: AppOptions = {}): Promise<Fast
       new ProblemError(404, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
       req.url,
     );
+    req.problemCode = p.code;
     return reply.code(404).type(PROBLEM_CONTENT_TYPE).send(p);
   });
 

@@ -121,9 +121,12 @@ export async function idempotent(
     );
   }
   if (begun.kind === 'replay') {
-    const body = begun.response as { type?: string } | null;
+    const body = begun.response as { code?: unknown } | null;
     reply.header('idempotency-replayed', 'true');
-    if (begun.statusCode >= 400) reply.type('application/problem+json');
+    if (begun.statusCode >= 400) {
+      reply.type('application/problem+json');
+      if (typeof body?.code === 'string') req.problemCode = body.code;
+    }
     return reply.code(begun.statusCode).send(body);
   }
   let result: { status: number; body: unknown; finished?: boolean };
