@@ -32,7 +32,10 @@ export interface AppServices {
   governance?: GovernancePort;
   audit?: AuditReader;
   clock: () => Date;
-  /** The admin-signed trust bundle chain co-signers fetch (public: every byte is signed). */
+  /**
+   * The admin-signed trust bundle chain co-signers fetch (public: every byte is signed). Its JSON
+   * is cached per returned array: hand out a new array when the chain changes, never mutate one.
+   */
   trustChain?: () => unknown[];
   /** Extra readiness checks (co-signers reachable, chain RPC up); name → ok. */
   readiness?: () => Promise<Record<string, boolean>>;

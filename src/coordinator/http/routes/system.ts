@@ -3,6 +3,9 @@ import type { AppServices } from '../app.ts';
 
 /** Liveness, readiness, Prometheus metrics and the OpenAPI document. */
 export function registerSystemRoutes(app: FastifyInstance, s: AppServices): void {
+  // The trust chain's JSON, serialized once per chain (the trust view hands out a new array when it
+  // re-reads the chain; co-signers poll this route, and the chain carries every wallet).
+  const chainJson = new WeakMap<object, string>();
   app.get('/livez', { schema: { tags: ['health'], summary: 'The process is up' } }, async () => ({
     ok: true,
   }));
@@ -41,7 +44,15 @@ export function registerSystemRoutes(app: FastifyInstance, s: AppServices): void
         summary: 'The trust bundle chain (co-signers fetch and verify it from genesis)',
       },
     },
-    async () => s.trustChain?.() ?? [],
+    async (_req, reply) => {
+      const chain = s.trustChain?.() ?? [];
+      let text = chainJson.get(chain);
+      if (text === undefined) {
+        text = JSON.stringify(chain);
+        chainJson.set(chain, text);
+      }
+      return reply.type('application/json; charset=utf-8').send(text);
+    },
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
