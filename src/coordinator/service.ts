@@ -282,6 +282,33 @@ export class IntentService {
     };
   }
 
+  /**
+   * `JSON.stringify(this.view(rec))` without parsing the stored intent back into objects: its
+   * canonical JSON (RFC 8785, written by {@link prepare}) is spliced in as it is, which is the same
+   * JSON value (the 201 body of every new intent; test/coordinator/http/view-json.test.ts).
+   */
+  viewJson(rec: IntentRecord): string {
+    const head = JSON.stringify({
+      id: rec.id,
+      digest: rec.digest,
+      fingerprint: fingerprint(hexToBytes(rec.digest)),
+      state: rec.state,
+      version: rec.version,
+    });
+    const tail = JSON.stringify({
+      requestedBy: rec.requestedBy,
+      wallet: rec.wallet,
+      chain: rec.chain,
+      decision: rec.decision ?? null,
+      failure: rec.failure ?? null,
+      notBefore: rec.notBefore?.toISOString() ?? null,
+      expiresAt: rec.expiresAt.toISOString(),
+      createdAt: rec.createdAt.toISOString(),
+      updatedAt: rec.updatedAt.toISOString(),
+    });
+    return `${head.slice(0, -1)},"intent":${rec.intentJson},${tail.slice(1)}`;
+  }
+
   /** The detailed view: history, approvals, the unsigned transaction (decoded), signatures, broadcast. */
   async detail(rec: IntentRecord): Promise<Record<string, unknown>> {
     const [history, approvals, outbox] = await Promise.all([

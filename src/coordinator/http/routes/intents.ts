@@ -72,7 +72,7 @@ export function registerIntentRoutes(app: FastifyInstance, s: AppServices): void
         fast: async (p) => {
           let json = '';
           const key = answeredKey(req, principal, now, 201, (rec) => {
-            json = JSON.stringify(s.service.view(rec));
+            json = s.service.viewJson(rec);
             return json;
           });
           try {
