@@ -60,7 +60,11 @@ export async function buildMany(
       return moved?.ok ? [{ job: c.job, rec: moved.value }] : [];
     });
   }
-  const view = await ctx.outboxes.view(ready.map((c) => c.rec.id));
+  const view = await ctx.outboxes.view(
+    ready.map((c) => c.rec.id),
+    undefined,
+    [UNSIGNED],
+  );
   // Per wallet, the oldest candidate of this batch; the others wait for the slot.
   const byWallet = new Map<string, Claimed>();
   const busyWait: StepOutcome = {
@@ -89,7 +93,7 @@ export async function buildMany(
     } else out.set(c.job.id, busyWait);
   }
   if (fails.length > 0) {
-    await ctx.db.transaction((tx) => ctx.batch.transitionManyInTx(tx, fails, now));
+    await ctx.db.transaction((tx) => ctx.batch.transitionManyInTx(tx, fails, now, undefined, 'refusals'));
     await ctx.wakeNextBuilds(claimed.map((c) => c.rec.wallet));
   }
   // Cheap look first, without a transaction: most waiters stop here.
@@ -153,7 +157,7 @@ export async function buildMany(
         ],
       });
     });
-    await ctx.batch.transitionManyInTx(tx, moves, now, handoffs);
+    await ctx.batch.transitionManyInTx(tx, moves, now, handoffs, 'refusals');
   });
   for (const j of handoffs) ctx.handoffs.push(j);
   return out;

@@ -176,7 +176,7 @@ export class WorkflowEngine {
   }
 
   private async load(ids: string[], q: Queryable = this.d.db): Promise<Map<string, IntentRecord>> {
-    const { rows } = await q.query<IntentRow>('SELECT * FROM wf_intents WHERE id = ANY($1::uuid[])', [ids]);
+    const { rows } = await q.query<IntentRow>(STEP_COLUMNS, [ids]);
     return new Map(rows.map((r) => [r.id, fromRow(r)]));
   }
 
@@ -275,6 +275,8 @@ export class WorkflowEngine {
       tx,
       [{ id: rec.id, events: this.afterApprovedEvents(rec.id, decision, now) }],
       now,
+      undefined,
+      'refusals',
     );
   }
 
@@ -332,11 +334,19 @@ export async function transitionAndHandOff(
   const claimed: Job[] = [];
   const r = await ctx.db.transaction(async (tx) => {
     await also?.(tx);
-    return ctx.batch.transitionManyInTx(tx, items, now, claimed);
+    return ctx.batch.transitionManyInTx(tx, items, now, claimed, 'refusals');
   });
   for (const j of claimed) ctx.handoffs.push(j);
   return r;
 }
+
+/**
+ * The intent columns the steps read. Not the policy decision and its trace, nor the failure (both
+ * jsonb, parsed for every row): no step reads them, so they come back null here.
+ */
+const STEP_COLUMNS = `SELECT id, digest, intent_json, signature, requested_by, wallet, chain, state, version,
+    NULL AS decision, NULL AS failure, not_before, expires_at, created_at, updated_at
+  FROM wf_intents WHERE id = ANY($1::uuid[])`;
 
 const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 

@@ -186,7 +186,7 @@ export async function signMany(ctx: StepContext, claimed: Claimed[], now: Date):
         ],
       });
     }
-    await ctx.batch.transitionManyInTx(tx, moves, later, handoffs);
+    await ctx.batch.transitionManyInTx(tx, moves, later, handoffs, 'refusals');
   });
   for (const j of handoffs) ctx.handoffs.push(j);
   if (fails.length > 0)
@@ -254,7 +254,7 @@ export async function broadcastMany(ctx: StepContext, claimed: Claimed[], now: D
     }),
   );
   if (fails.length > 0) {
-    await ctx.db.transaction((tx) => ctx.batch.transitionManyInTx(tx, fails, now));
+    await ctx.db.transaction((tx) => ctx.batch.transitionManyInTx(tx, fails, now, undefined, 'refusals'));
     await ctx.wakeNextBuilds(
       live.filter((c) => fails.some((f) => f.id === c.rec.id)).map((c) => c.rec.wallet),
     );
@@ -311,7 +311,11 @@ export async function confirmMany(ctx: StepContext, claimed: Claimed[], now: Dat
   const out: Outcomes = new Map();
   const live = claimed.filter((c) => c.rec.state === 'broadcast');
   if (live.length === 0) return out;
-  const view = await ctx.outboxes.view(live.map((c) => c.rec.id));
+  const view = await ctx.outboxes.view(
+    live.map((c) => c.rec.id),
+    undefined,
+    [BROADCAST],
+  );
   const byChain = new Map<string, { c: Claimed; txHash: string }[]>();
   for (const c of live) {
     const entry = view.get(c.rec.id)?.get(BROADCAST);
@@ -357,7 +361,7 @@ export async function confirmMany(ctx: StepContext, claimed: Claimed[], now: Dat
   if (moves.length === 0) return out;
   await ctx.db.transaction(async (tx) => {
     for (const a of alerts) await ctx.alerts.raise(a, now, tx);
-    await ctx.batch.transitionManyInTx(tx, moves, now);
+    await ctx.batch.transitionManyInTx(tx, moves, now, undefined, 'refusals');
   });
   const moved = new Set(moves.map((m) => m.id));
   await ctx.wakeNextBuilds(live.filter((c) => moved.has(c.rec.id)).map((c) => c.rec.wallet));

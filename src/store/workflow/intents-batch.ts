@@ -1,5 +1,10 @@
 import { CustosError, fail, ok, type Result } from '../../core/errors/base.ts';
-import { type IntentState, nextState, type TransitionCode } from '../../core/workflow/states.ts';
+import {
+  type IntentState,
+  isIntentState,
+  nextState,
+  type TransitionCode,
+} from '../../core/workflow/states.ts';
 import type { Queryable } from '../db.ts';
 import type { AuditAppender, AuditEntryInput } from './audit-port.ts';
 import {
@@ -34,17 +39,23 @@ export class IntentBatch {
     now: Date,
     /** Receives the next jobs inserted already claimed (EnqueueInput.claim). */
     claimed?: Job[],
+    /**
+     * `refusals`: return only the intents that were refused, not the moved intents' records (a
+     * caller that does not read them saves reading back every row).
+     */
+    returning: 'records' | 'refusals' = 'records',
   ): Promise<Map<string, TransitionResult>> {
     const results = new Map<string, TransitionResult>();
     if (items.length === 0) return results;
     const ids = items.map((i) => i.id);
     if (new Set(ids).size !== ids.length)
       throw new CustosError('DUPLICATE_TRANSITION', 'one intent appears twice in a transition batch');
-    const { rows } = await tx.query<IntentRow>(
-      'SELECT * FROM wf_intents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+    // Only what the state machine and the audit entries need: id, digest, state, version.
+    const { rows } = await tx.query<LockedRow>(
+      'SELECT id, digest, state, version FROM wf_intents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
       [[...ids].sort()],
     );
-    const current = new Map(rows.map((r) => [r.id, fromRow(r)]));
+    const current = new Map(rows.map((r) => [r.id, lockedRow(r)]));
     const at = now.toISOString();
     const upd = new Updates();
     const hist: HistoryRow[] = [];
@@ -82,7 +93,7 @@ export class IntentBatch {
                    $8::bool[], $9::timestamptz[])
          AS u(id, state, version, dec_set, decision, fail_set, failure, nb_set, not_before)
        WHERE i.id = u.id
-       RETURNING i.*`,
+       ${returning === 'records' ? 'RETURNING i.*' : ''}`,
       [...upd.columns(), at],
     );
     await tx.query(
@@ -105,10 +116,42 @@ export class IntentBatch {
     if (claimed) for (const j of mine) claimed.push(j);
     // Last before COMMIT (see IntentStore.create).
     await (this.audit.stageInTx ? this.audit.stageInTx(tx, audit) : this.audit.appendInTx(tx, audit));
-    for (const r of updated) results.set(r.id, ok(fromRow(r)));
+    if (returning === 'records') for (const r of updated) results.set(r.id, ok(fromRow(r)));
     return results;
   }
 }
+
+/** The locked row: what {@link plan} and the audit entries read. */
+interface LockedRow {
+  id: string;
+  digest: string;
+  state: string;
+  version: number;
+}
+
+/** The locked row as the state machine's input (the columns it does not read left empty). */
+function lockedRow(r: LockedRow): Locked {
+  if (!isIntentState(r.state)) {
+    // A row in a state this code does not know was written by something else: refuse to act on it.
+    throw new CustosError('UNKNOWN_INTENT_STATE', 'intent row has an unknown state', {
+      details: { id: r.id, state: r.state },
+    });
+  }
+  return {
+    id: r.id,
+    digest: r.digest,
+    state: r.state,
+    version: Number(r.version),
+    decision: undefined,
+    failure: null,
+    notBefore: null,
+  };
+}
+
+type Locked = Pick<
+  IntentRecord,
+  'id' | 'digest' | 'state' | 'version' | 'decision' | 'failure' | 'notBefore'
+>;
 
 interface HistoryRow {
   id: string;
@@ -121,13 +164,13 @@ interface HistoryRow {
 }
 
 interface Planned {
-  record: IntentRecord & { decisionSet: boolean; failureSet: boolean; notBeforeSet: boolean };
+  record: Locked & { decisionSet: boolean; failureSet: boolean; notBeforeSet: boolean };
   history: HistoryRow[];
 }
 
 /** The events applied to one intent in memory; the first illegal one refuses them all. */
 function plan(
-  cur: IntentRecord,
+  cur: Locked,
   events: readonly TransitionInput[],
 ): Result<Planned, TransitionCode | 'VERSION_CONFLICT'> {
   const record = { ...cur, decisionSet: false, failureSet: false, notBeforeSet: false };

@@ -171,12 +171,24 @@ export type OutboxView = Map<string, Map<string, OutboxEntry>>;
 export class OutboxBatch {
   constructor(private readonly db: Db) {}
 
-  async view(intentIds: readonly string[], q: Queryable = this.db): Promise<OutboxView> {
+  /**
+   * Every entry of these intents (or only `steps`). A settled co-signer request (`sign:*`, done or
+   * failed) comes back without its content (null): only its result is read once it is answered,
+   * and the request (intent, approvals, transaction) is the largest document in the outbox.
+   */
+  async view(
+    intentIds: readonly string[],
+    q: Queryable = this.db,
+    steps?: readonly string[],
+  ): Promise<OutboxView> {
     const out: OutboxView = new Map();
     if (intentIds.length === 0) return out;
-    const { rows } = await q.query<Row>('SELECT * FROM wf_outbox WHERE intent_id = ANY($1::uuid[])', [
-      intentIds,
-    ]);
+    const { rows } = await q.query<Row>(
+      `SELECT intent_id, step, content_digest, status, result, attempts,
+         CASE WHEN status <> 'pending' AND step LIKE 'sign:%' THEN NULL ELSE content END AS content
+       FROM wf_outbox WHERE intent_id = ANY($1::uuid[]) AND ($2::text[] IS NULL OR step = ANY($2::text[]))`,
+      [intentIds, steps ?? null],
+    );
     for (const r of rows) {
       const steps = out.get(r.intent_id) ?? new Map<string, OutboxEntry>();
       steps.set(r.step, toEntry(r));
@@ -205,19 +217,22 @@ export class OutboxBatch {
       now.toISOString(),
     ];
     const q = opts.q ?? this.db;
+    // The content is not read back: an entry whose digest matches holds this very content (the
+    // digest is over its canonical form), and one that does not is refused.
+    const cols = 'intent_id, step, content_digest, status, result, attempts';
     const insert = `INSERT INTO wf_outbox (intent_id, step, content_digest, content, status, attempts, created_at, updated_at)
        SELECT intent_id, step, digest, content::jsonb, 'pending', ${opts.attempt ? 1 : 0}, $5, $5
        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(intent_id, step, digest, content)`;
     const { rows } = opts.attempt
       ? await q.query<Row>(
           `${insert} ON CONFLICT (intent_id, step) DO UPDATE SET attempts = wf_outbox.attempts + 1, updated_at = $5
-           RETURNING *`,
+           RETURNING ${cols}`,
           params,
         )
       : await (async () => {
           await q.query(`${insert} ON CONFLICT (intent_id, step) DO NOTHING`, params);
           return q.query<Row>(
-            `SELECT o.* FROM wf_outbox o
+            `SELECT o.intent_id, o.step, o.content_digest, o.status, o.result, o.attempts FROM wf_outbox o
              JOIN unnest($1::uuid[], $2::text[]) AS u(intent_id, step)
                ON o.intent_id = u.intent_id AND o.step = u.step`,
             [params[0], params[1]],
@@ -225,7 +240,12 @@ export class OutboxBatch {
         })();
     const byKey = new Map(rows.map((r) => [`${r.intent_id}|${r.step}`, r]));
     return items.map((i, n) =>
-      sameContent<C>(byKey.get(`${i.intentId}|${i.step}`)!, i.intentId, i.step, digests[n]!),
+      sameContent<C>(
+        { ...byKey.get(`${i.intentId}|${i.step}`)!, content: i.content },
+        i.intentId,
+        i.step,
+        digests[n]!,
+      ),
     );
   }
 
