@@ -7,9 +7,10 @@ import {
   type PublicClient,
   type Transport,
 } from 'viem';
+import { getHttpRpcClient } from 'viem/utils';
 import type { HotChainState, SafeChainState } from '../core/chains/evm/index.ts';
 import { fail, ok, type Result } from '../core/errors/base.ts';
-import { readHotChainState, readSafeChainState } from '../evm/chain-state.ts';
+import { type JsonRpc, readHotChainState, readSafeState } from '../evm/chain-state.ts';
 
 /**
  * Chain state read from the co-signer's OWN RPC endpoint (configured per chain, never supplied by
@@ -48,11 +49,73 @@ function rpcTransport(url: string, timeoutMs: number): Transport {
   }) as Transport;
 }
 
+const MAX_BATCH = 1_000;
+
+/**
+ * The Safe reads' JSON-RPC: every call made in one tick (a Safe's getters and storage slots, and
+ * those of every Safe a batch request reads) goes out as ONE JSON-RPC batch in one HTTP request
+ * through viem's HTTP RPC client (timeout, body limit, error classes), without the per-call
+ * machinery of a viem client (dedupe, retry and timeout wrappers, batch scheduler) — a batch
+ * request reads 64 Safes × 8 calls. Answers are matched by id; a missing answer, an `error`
+ * member or a failed HTTP request rejects the call (the reader then fails closed). `eth_chainId`
+ * is asked once per endpoint (fixed by our own config); a failed answer is not cached.
+ */
+export function batchedJsonRpc(url: string, timeoutMs: number): JsonRpc {
+  const http = getHttpRpcClient(url, { timeout: timeoutMs });
+  type Call = {
+    id: number;
+    method: string;
+    params: readonly unknown[];
+    resolve(v: unknown): void;
+    reject(e: unknown): void;
+  };
+  let queue: Call[] = [];
+  let nextId = 0;
+  let chainId: Promise<unknown> | undefined;
+  const flush = async () => {
+    const calls = queue;
+    queue = [];
+    if (calls.length === 0) return;
+    try {
+      const answers = (await http.request({
+        body: calls.map((c) => ({ id: c.id, method: c.method, params: c.params })),
+      })) as unknown;
+      const byId = new Map<unknown, Record<string, unknown>>();
+      if (Array.isArray(answers))
+        for (const a of answers) if (a && typeof a === 'object') byId.set((a as { id?: unknown }).id, a);
+      for (const c of calls) {
+        const a = byId.get(c.id);
+        if (!a) c.reject(new Error(`${c.method}: no answer in the JSON-RPC batch`));
+        else if (a.error !== undefined || !('result' in a))
+          c.reject(new Error(`${c.method}: ${JSON.stringify(a.error ?? 'no result').slice(0, 200)}`));
+        else c.resolve(a.result);
+      }
+    } catch (e) {
+      for (const c of calls) c.reject(e);
+    }
+  };
+  const send: JsonRpc = (method, params = []) =>
+    new Promise((resolve, reject) => {
+      if (queue.length === 0) setTimeout(flush, 0);
+      queue.push({ id: ++nextId, method, params, resolve, reject });
+      if (queue.length >= MAX_BATCH) void flush();
+    });
+  return (method, params) => {
+    if (method !== 'eth_chainId') return send(method, params);
+    chainId ??= send(method, params).catch((e: unknown) => {
+      chainId = undefined;
+      throw e;
+    });
+    return chainId;
+  };
+}
+
 export function viemChainReader(
   rpcUrls: Record<string /* CAIP-2 */, string>,
   timeoutMs = 5_000,
 ): EvmChainReader {
   const clients = new Map<string, Client>();
+  const rpcs = new Map<string, JsonRpc>();
   const client = (chain: string): Client | undefined => {
     const url = rpcUrls[chain];
     const id = /^eip155:([1-9][0-9]{0,15})$/.exec(chain)?.[1];
@@ -83,8 +146,17 @@ export function viemChainReader(
       });
     }
   };
+  const rpc = (chain: string): JsonRpc => {
+    let r = rpcs.get(chain);
+    if (!r) {
+      r = batchedJsonRpc(rpcUrls[chain]!, timeoutMs);
+      rpcs.set(chain, r);
+    }
+    return r;
+  };
   return {
-    safeState: (chain, safe) => guard(chain, (c) => readSafeChainState(c, safe)),
+    // client(chain) is still asked first: it validates the chain id and the configured URL.
+    safeState: (chain, safe) => guard(chain, () => readSafeState(rpc(chain), safe)),
     hotState: (chain, account) => guard(chain, (c) => readHotChainState(c, account)),
   };
 }

@@ -33,17 +33,26 @@ const CALLDATA = {
   }),
 } as const;
 
-type Rpc = (method: string, params?: readonly unknown[]) => Promise<unknown>;
+/** One JSON-RPC call: resolves to its `result`, rejects on a transport or JSON-RPC error. */
+export type JsonRpc = (method: string, params?: readonly unknown[]) => Promise<unknown>;
 
-const rpcOf =
-  (client: Client): Rpc =>
-  (method, params) =>
-    (client.request as (a: { method: string; params?: readonly unknown[] }) => Promise<unknown>)(
-      params ? { method, params } : { method },
-    );
+const rpcs = new WeakMap<Client, JsonRpc>();
+/** The client's own request function (its transport: batching, timeout, retries as configured). */
+function rpcOf(client: Client): JsonRpc {
+  let rpc = rpcs.get(client);
+  if (!rpc) {
+    const request = client.request as (a: {
+      method: string;
+      params?: readonly unknown[];
+    }) => Promise<unknown>;
+    rpc = (method, params) => request(params ? { method, params } : { method });
+    rpcs.set(client, rpc);
+  }
+  return rpc;
+}
 
 /** A JSON-RPC QUANTITY (hex, no leading zeros beyond "0x0") as a bigint; anything else throws. */
-function quantity(v: unknown, what: string): bigint {
+export function quantity(v: unknown, what: string): bigint {
   if (typeof v !== 'string' || !/^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$/.test(v))
     throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not a JSON-RPC quantity`, {
       details: { value: String(v).slice(0, 80) },
@@ -53,7 +62,7 @@ function quantity(v: unknown, what: string): bigint {
 
 /** `eth_call` / `eth_getStorageAt` result: 0x-prefixed hex bytes; anything else throws. */
 function data(v: unknown, what: string): Hex {
-  if (typeof v !== 'string' || !/^0x([0-9a-fA-F]{2})*$/.test(v))
+  if (typeof v !== 'string' || v.length % 2 !== 0 || !/^0x[0-9a-fA-F]*$/.test(v))
     throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not hex data`, {
       details: { value: String(v).slice(0, 80) },
     });
@@ -65,17 +74,17 @@ function data(v: unknown, what: string): Hex {
  * does): every Safe read in the same tick — a batch request's Safes — is then made at the same
  * block, with one call. Nothing is kept once it settled: the next read asks the node again.
  */
-const inflightBlock = new WeakMap<object, Promise<bigint>>();
+const inflightBlock = new WeakMap<JsonRpc, Promise<bigint>>();
 
-function latestBlock(client: Client, rpc: Rpc): Promise<bigint> {
-  let p = inflightBlock.get(client);
+function latestBlock(rpc: JsonRpc): Promise<bigint> {
+  let p = inflightBlock.get(rpc);
   if (!p) {
     p = rpc('eth_blockNumber').then((v) => quantity(v, 'eth_blockNumber'));
     const clear = () => {
-      if (inflightBlock.get(client) === p) inflightBlock.delete(client);
+      if (inflightBlock.get(rpc) === p) inflightBlock.delete(rpc);
     };
     p.then(clear, clear);
-    inflightBlock.set(client, p);
+    inflightBlock.set(rpc, p);
   }
   return p;
 }
@@ -85,13 +94,21 @@ function latestBlock(client: Client, rpc: Rpc): Promise<bigint> {
  * 0 directly — a swapped implementation can lie through any getter (Bybit's did), not through
  * the proxy's own storage. Used by the co-signer against ITS OWN RPC endpoint.
  */
-export async function readSafeChainState(
+export function readSafeChainState(
   client: Client,
   safe: Address,
   blockNumber?: bigint,
 ): Promise<SafeChainState> {
-  const rpc = rpcOf(client);
-  const at = blockNumber ?? (await latestBlock(client, rpc));
+  return readSafeState(rpcOf(client), safe, blockNumber);
+}
+
+/** {@link readSafeChainState} over any JSON-RPC function (the co-signer's batching one, evm-rpc.ts). */
+export async function readSafeState(
+  rpc: JsonRpc,
+  safe: Address,
+  blockNumber?: bigint,
+): Promise<SafeChainState> {
+  const at = blockNumber ?? (await latestBlock(rpc));
   const tag = numberToHex(at);
   const call = (input: Hex) => rpc('eth_call', [{ to: safe, data: input }, tag]);
   const slot = (s: Hex) => rpc('eth_getStorageAt', [safe, s, tag]);

@@ -187,6 +187,14 @@ describe('Safe chain-state reader on anvil', () => {
       ),
     ],
     [
+      // (co-signer reader only: viem's batching transport, used through a viem client, pairs
+      // answers with calls by position, not id)
+      'an answer missing from the batch (id not ours)',
+      (c, a) => {
+        if (c.method === 'eth_getStorageAt') a.id = 987_654_321;
+      },
+    ],
+    [
       'JSON-RPC error for a getter',
       (c, a) => {
         if (c.method !== 'eth_call') return;
@@ -200,9 +208,10 @@ describe('Safe chain-state reader on anvil', () => {
       tamper = fn;
       try {
         const safe = safes[0]!.config.address;
-        await expect(readSafeChainState(clientOf(proxyUrl), safe)).rejects.toMatchObject({
-          code: 'CHAIN_STATE_UNAVAILABLE',
-        });
+        if (!name.startsWith('an answer missing'))
+          await expect(readSafeChainState(clientOf(proxyUrl), safe)).rejects.toMatchObject({
+            code: 'CHAIN_STATE_UNAVAILABLE',
+          });
         const r = await viemChainReader({ [CHAIN]: proxyUrl }).safeState(CHAIN, safe);
         expect(r).toMatchObject({ ok: false, code: 'CHAIN_STATE_UNAVAILABLE' });
       } finally {
@@ -210,6 +219,32 @@ describe('Safe chain-state reader on anvil', () => {
       }
     });
   }
+
+  it('the co-signer reader: one HTTP request for concurrent Safe reads, eth_chainId once per endpoint', async () => {
+    const reader = viemChainReader({ [CHAIN]: proxyUrl });
+    seen.length = 0;
+    const [x, y] = await Promise.all(safes.map((s) => reader.safeState(CHAIN, s.config.address)));
+    expect(x).toMatchObject({ ok: true, value: { chainId: 31337n, nonce: 0n } });
+    expect(y).toMatchObject({ ok: true, value: { nonce: 9n } });
+    // blockNumber first, then every call of both Safes in one JSON-RPC batch.
+    expect(seen.map((calls) => calls.length)).toEqual([1, 15]);
+    seen.length = 0;
+    expect(await reader.safeState(CHAIN, safes[0]!.config.address)).toEqual(x);
+    expect(seen.flat().filter((m) => m === 'eth_chainId')).toHaveLength(0);
+    expect(seen.flat().filter((m) => m === 'eth_blockNumber')).toHaveLength(1);
+  });
+
+  it('fails closed with CHAIN_STATE_UNAVAILABLE when the node answers HTTP 500', async () => {
+    const broken = createServer((_req, res) => res.writeHead(500).end('upstream down'));
+    await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+      const r = await viemChainReader({ [CHAIN]: url }).safeState(CHAIN, safes[0]!.config.address);
+      expect(r).toMatchObject({ ok: false, code: 'CHAIN_STATE_UNAVAILABLE' });
+    } finally {
+      await new Promise<void>((r) => broken.close(() => r()));
+    }
+  });
 
   it('fails closed with CHAIN_STATE_UNAVAILABLE when the node is unreachable', async () => {
     const r = await viemChainReader({ [CHAIN]: 'http://127.0.0.1:9' }, 2_000).safeState(
