@@ -2,11 +2,14 @@ import {
   type Account,
   type Chain,
   concatHex,
+  encodeAbiParameters,
   erc20Abi,
+  getAbiItem,
   type PublicClient,
   parseAbi,
   parseEventLogs,
   type Transport,
+  toFunctionSelector,
   type WalletClient,
 } from 'viem';
 import type { Address, Hex, SafeTxFields } from '../core/chains/evm/types.ts';
@@ -77,6 +80,22 @@ function safeTxFieldArgs(f: SafeTxFields) {
  */
 export function execTransactionArgs(f: SafeTxFields, signatures: OwnerSignature[]) {
   return [...safeTxFieldArgs(f), packSafeSignatures(signatures)] as const;
+}
+
+const EXEC_TRANSACTION = getAbiItem({ abi: safeAbi, name: 'execTransaction' });
+/** 0x6a761202, derived once from the ABI (viem's encodeFunctionData hashes the signature per call). */
+const EXEC_SELECTOR = toFunctionSelector(EXEC_TRANSACTION);
+
+/**
+ * The execTransaction calldata: what `encodeFunctionData({ abi: safeAbi, functionName:
+ * 'execTransaction', args })` returns, without looking the function up and hashing its signature
+ * for every carrier.
+ */
+export function encodeExecTransaction(f: SafeTxFields, signatures: OwnerSignature[]): Hex {
+  return concatHex([
+    EXEC_SELECTOR,
+    encodeAbiParameters(EXEC_TRANSACTION.inputs, execTransactionArgs(f, signatures)),
+  ]);
 }
 
 export interface SafeExecution {

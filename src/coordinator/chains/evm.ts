@@ -2,7 +2,6 @@ import {
   type Chain,
   createPublicClient,
   defineChain,
-  encodeFunctionData,
   type Hex,
   http,
   keccak256,
@@ -29,10 +28,9 @@ import { CustosError } from '../../core/errors/base.ts';
 import type { WalletRecord } from '../../core/governance/types.ts';
 import type { Intent } from '../../core/intent/index.ts';
 import { buildHotTransfer, buildSafeTransfer } from '../../evm/build.ts';
-import { execTransactionArgs } from '../../evm/execute.ts';
+import { encodeExecTransaction } from '../../evm/execute.ts';
 import type { KnownSafeTx, KnownTx } from '../../evm/known-store.ts';
 import { classifyReceipt, receiptStatuses, type TxStatus } from '../../evm/receipts.ts';
-import { safeAbi } from '../../evm/safe-abi.ts';
 import type { ChainPort } from '../workflow/ports.ts';
 import { RelayerNonces, Sampled, signCarrier } from './evm-relayer.ts';
 
@@ -109,6 +107,8 @@ export class EvmChain implements ChainPort {
   /** Derived once: deriving an address from the key is a scalar multiplication. */
   private readonly relayerAddress: Address | undefined;
   private readonly fees: Sampled<{ maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }>;
+  /** Parsed wallets per wallet list (see `wallet`). */
+  private readonly parsed = new WeakMap<readonly WalletRecord[], Map<string, EvmWallet>>();
 
   constructor(private readonly o: EvmChainOptions) {
     const c = parseChainId(o.chain, 'chain');
@@ -137,13 +137,25 @@ export class EvmChain implements ChainPort {
   }
 
   private wallet(id: string): EvmWallet {
-    const rec = this.o.wallets().find((w) => w.id === id);
+    const list = this.o.wallets();
+    // The parsed wallets of this list, by id: built once per list (a new bundle is a new list),
+    // not a scan and a schema parse per build and per finalize.
+    let byId = this.parsed.get(list);
+    if (!byId) {
+      byId = new Map();
+      this.parsed.set(list, byId);
+    }
+    const cached = byId.get(id);
+    if (cached) return cached;
+    const rec = list.find((w) => w.id === id);
     if (!rec || rec.chain !== this.o.chain) {
       throw new CustosError('UNKNOWN_WALLET', 'no EVM wallet with this id on this chain', {
         details: { id },
       });
     }
-    return parseEvmWallet(rec);
+    const w = parseEvmWallet(rec);
+    byId.set(id, w);
+    return w;
   }
 
   async build(intent: Intent): Promise<TxPayload> {
@@ -214,11 +226,7 @@ export class EvmChain implements ChainPort {
         at: new Date().toISOString(),
       });
     }
-    const data = encodeFunctionData({
-      abi: safeAbi,
-      functionName: 'execTransaction',
-      args: execTransactionArgs(f, owners),
-    });
+    const data = encodeExecTransaction(f, owners);
     const relayerKey = this.o.relayerKey;
     const [gas, fees] = await Promise.all([
       this.o.safeExecGas === 'estimate'
