@@ -106,7 +106,39 @@ export function safeDomainSeparator(
   chainId: bigint | undefined,
   safe: Address,
 ): Uint8Array {
-  if (domainHasChainId(version)) {
+  return domainSeparatorMemo(version, chainId, safe).slice();
+}
+
+/**
+ * Domain separators by (domain form, chain id, Safe address): the same Safe signs many
+ * transactions, and its separator is a pure function of exactly these three — whether the domain
+ * includes the chain id (the version), the chain id when it does, and the address (case folded:
+ * the bytes hashed are the same). Bounded: dropped when it reaches DOMAIN_MEMO_MAX entries. Only
+ * valid inputs are remembered (invalid ones throw before). Callers get copies (see above) or
+ * must not mutate it (safeTxHashBytes only reads it).
+ */
+const DOMAIN_MEMO_MAX = 4096;
+const domainMemo = new Map<string, Uint8Array>();
+
+function domainSeparatorMemo(version: SafeVersion, chainId: bigint | undefined, safe: Address): Uint8Array {
+  const withChain = domainHasChainId(version);
+  const key = withChain ? `${chainId}:${safe.toLowerCase()}` : `-:${safe.toLowerCase()}`;
+  let domain = domainMemo.get(key);
+  if (!domain) {
+    domain = computeDomainSeparator(withChain, version, chainId, safe);
+    if (domainMemo.size >= DOMAIN_MEMO_MAX) domainMemo.clear();
+    domainMemo.set(key, domain);
+  }
+  return domain;
+}
+
+function computeDomainSeparator(
+  withChain: boolean,
+  version: SafeVersion,
+  chainId: bigint | undefined,
+  safe: Address,
+): Uint8Array {
+  if (withChain) {
     if (chainId === undefined) {
       throw new InvalidInputError('INVALID_SAFE_TX', 'chainId', `Safe ${version.text} needs a chain id`);
     }
@@ -120,6 +152,15 @@ export function safeDomainSeparator(
   buf.set(DOMAIN_TYPEHASH_LEGACY, 0);
   putAddress(buf, 32, safe, 'safe');
   return keccak_256(buf);
+}
+
+/** Uncached, for tests that compare it with the memoized one. */
+export function safeDomainSeparatorUncached(
+  version: SafeVersion,
+  chainId: bigint | undefined,
+  safe: Address,
+): Uint8Array {
+  return computeDomainSeparator(domainHasChainId(version), version, chainId, safe);
 }
 
 /** abi.encode(typehash, to, value, keccak(data), operation, safeTxGas, baseGas, gasPrice, gasToken, refundReceiver, nonce) */
@@ -153,7 +194,7 @@ export function safeTxHashBytes(
   safe: Address,
   tx: SafeTxFields,
 ): { domain: Uint8Array; message: Uint8Array; digest: Uint8Array; encoded: Uint8Array } {
-  const domain = safeDomainSeparator(version, chainId, safe);
+  const domain = domainSeparatorMemo(version, chainId, safe).slice();
   const encoded = encodeSafeTxStruct(version, tx);
   const message = keccak_256(encoded);
   const pre = new Uint8Array(66);

@@ -45,6 +45,15 @@ function fieldsOf(type: string): { name: string; type: string }[] {
   });
 }
 
+/**
+ * The SafeTx field lists (frozen, shared by every typed data object): from 1.0.0, and with
+ * field 6 named `dataGas` before (see safe-hash.ts).
+ */
+const SAFE_TX_FIELDS = deepFreeze(fieldsOf(SAFE_TX_TYPE));
+const SAFE_TX_FIELDS_DATAGAS = deepFreeze(
+  SAFE_TX_FIELDS.map((f) => (f.name === 'baseGas' ? { ...f, name: 'dataGas' } : { ...f })),
+);
+
 export function safeTypedData(
   version: SafeVersion,
   chainId: bigint | undefined,
@@ -52,9 +61,7 @@ export function safeTypedData(
   tx: SafeTxFields,
 ): SafeTypedData {
   const dataGas = usesDataGas(version);
-  const types = fieldsOf(SAFE_TX_TYPE).map((f) =>
-    dataGas && f.name === 'baseGas' ? { ...f, name: 'dataGas' } : f,
-  );
+  const types = dataGas ? SAFE_TX_FIELDS_DATAGAS : SAFE_TX_FIELDS;
   const withChain = domainHasChainId(version);
   if (withChain && (chainId === undefined || chainId > BigInt(Number.MAX_SAFE_INTEGER))) {
     // EIP-712 JSON carries chainId as a JSON number; refuse rather than round it.
@@ -81,8 +88,13 @@ export function safeTypedData(
   return deepFreeze(td);
 }
 
+/** Freezes `o` and everything under it; an already frozen object (the shared field lists) is left as is. */
 function deepFreeze<T extends object>(o: T): T {
-  for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v);
+  if (Object.isFrozen(o)) return o;
+  for (const k in o) {
+    const v = o[k];
+    if (v && typeof v === 'object') deepFreeze(v);
+  }
   return Object.freeze(o);
 }
 
