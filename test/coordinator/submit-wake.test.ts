@@ -9,7 +9,7 @@ vi.setConfig({ testTimeout: 180_000 });
 const backends = await storeBackends();
 
 /** Least time between two announcements (WAKE_GAP_MS in src/coordinator/coordinator.ts). */
-const GAP_MS = 10;
+const GAP_MS = 20;
 
 // LISTEN/NOTIFY is PostgreSQL's (a PGlite database belongs to one process: nothing to wake).
 describe.each(backends.filter((b) => b.name === 'postgres'))(
