@@ -1,6 +1,6 @@
 import {
   type Chain,
-  decodeFunctionResult,
+  decodeAbiParameters,
   encodeFunctionData,
   getAddress,
   numberToHex,
@@ -32,6 +32,21 @@ const CALLDATA = {
     args: [SENTINEL, 50n],
   }),
 } as const;
+
+/** Return types of the getters decoded with viem's ABI decoder (the ABI's own output lists). */
+const OUTPUTS = {
+  getOwners: [{ type: 'address[]' }],
+  getModulesPaginated: [{ type: 'address[]' }, { type: 'address' }],
+} as const;
+
+/** A `uint256` return value: exactly one 32-byte word (what the Safe getters return), else throws. */
+function uint256(word: Hex, what: string): bigint {
+  if (word.length !== 66)
+    throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not one 32-byte word`, {
+      details: { bytes: (word.length - 2) / 2 },
+    });
+  return BigInt(word);
+}
 
 /** One JSON-RPC call: resolves to its `result`, rejects on a transport or JSON-RPC error. */
 export type JsonRpc = (method: string, params?: readonly unknown[]) => Promise<unknown>;
@@ -126,23 +141,13 @@ export async function readSafeState(
     // Decoded inside the try: a malformed answer fails like an unreachable node (I6).
     const state: SafeChainState = {
       chainId: quantity(chainId, 'eth_chainId'),
-      nonce: decodeFunctionResult({ abi: safeAbi, functionName: 'nonce', data: data(nonce, 'nonce') }),
+      nonce: uint256(data(nonce, 'nonce'), 'nonce'),
       singleton: slotAddress(data(slot0, 'slot 0')),
-      owners: decodeFunctionResult({
-        abi: safeAbi,
-        functionName: 'getOwners',
-        data: data(owners, 'getOwners'),
-      }).map((o) => getAddress(o)),
-      threshold: decodeFunctionResult({
-        abi: safeAbi,
-        functionName: 'getThreshold',
-        data: data(threshold, 'getThreshold'),
-      }),
-      modules: decodeFunctionResult({
-        abi: safeAbi,
-        functionName: 'getModulesPaginated',
-        data: data(modules, 'getModulesPaginated'),
-      })[0].map((m) => getAddress(m)),
+      owners: decodeAbiParameters(OUTPUTS.getOwners, data(owners, 'getOwners'))[0].map((o) => getAddress(o)),
+      threshold: uint256(data(threshold, 'getThreshold'), 'getThreshold'),
+      modules: decodeAbiParameters(OUTPUTS.getModulesPaginated, data(modules, 'getModulesPaginated'))[0].map(
+        (m) => getAddress(m),
+      ),
       guard: slotAddress(data(guard, 'guard slot')),
       fallbackHandler: slotAddress(data(fallbackHandler, 'fallback handler slot')),
     };

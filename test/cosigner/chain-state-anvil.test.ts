@@ -187,6 +187,13 @@ describe('Safe chain-state reader on anvil', () => {
       ),
     ],
     [
+      'nonce answered with two words',
+      answer(
+        (c) => c.method === 'eth_call' && (c.params?.[0] as { data?: string })?.data === '0xaffed0e0',
+        `0x${'00'.repeat(63)}01`,
+      ),
+    ],
+    [
       // (co-signer reader only: viem's batching transport, used through a viem client, pairs
       // answers with calls by position, not id)
       'an answer missing from the batch (id not ours)',
