@@ -19,8 +19,9 @@ import type { BenchSuite, Measurement, SuiteResult } from '../report.ts';
  *  - latency p50/p99 over real HTTP (keep-alive) at fixed offered rates, open loop.
  * Bodies are signed before the clock starts (signing is the requester's cost, not the coordinator's).
  * The app is configured as `custos serve` runs it (src/coordinator/serve.ts): pino at `info` with the
- * same redaction, asynchronous writes (here to /dev/null: a pipe to a log shipper costs more), and a
- * rate limiter (the e2e bench's generous limits, so every request takes a token and none is refused).
+ * same redaction, asynchronous writes (here to /dev/null; a file or a pipe costs somewhat more), and a
+ * rate limiter (the e2e bench's generous limits, so every request takes a token and none is refused),
+ * as an API-only process (`role: api`: work announced with NOTIFY, counted with its statements).
  */
 /** The logger of src/coordinator/serve.ts, writing to /dev/null. */
 function serveLogger() {
@@ -81,11 +82,17 @@ async function runOne(label: string, url: string, quick: boolean): Promise<Measu
     // The audit sealer's statements are counted apart: they are the log's, paid per batch.
     const sealerDb = countingDb(raw);
     const audit = new AuditLog(sealerDb, { now: () => new Date().toISOString() });
-    const { c } = await fixture(db, {
-      audit,
-      logger: serveLogger(),
-      http: { rateLimit: { perSecond: 100_000, burst: 100_000 }, readTokens: new Map() },
-    });
+    // As an API-only process (`role: api`): no worker; new work is announced with NOTIFY on a
+    // channel nobody listens to here (its statements count as the coordinator's).
+    const { c } = await fixture(
+      { ...db, listen: raw.listen!.bind(raw) },
+      {
+        audit,
+        wakeChannel: `${schema}_work`,
+        logger: serveLogger(),
+        http: { rateLimit: { perSecond: 100_000, burst: 100_000 }, readTokens: new Map() },
+      },
+    );
     const post = (payload: string) =>
       c.app.inject({ method: 'POST', url: '/v1/intents', headers: headers(), payload });
 
