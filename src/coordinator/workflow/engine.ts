@@ -352,6 +352,21 @@ const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(Strin
 
 export const item = (id: string, events: TransitionInput[]): TransitionItem => ({ id, events });
 
-export const intentOf = (rec: IntentRecord): Intent => parseIntent(JSON.parse(rec.intentJson));
+/**
+ * The parsed intent of a record. The steps of one withdrawal (evaluate, build, broadcast) parse the
+ * same stored JSON: the parse is pure, so the result is kept per exact JSON text (a changed byte is
+ * a new key and parsed afresh), for the last PARSED_MAX texts.
+ */
+export function intentOf(rec: IntentRecord): Intent {
+  const hit = parsed.get(rec.intentJson);
+  if (hit) return hit;
+  const intent = Object.freeze(parseIntent(JSON.parse(rec.intentJson))) as Intent;
+  if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value!);
+  parsed.set(rec.intentJson, intent);
+  return intent;
+}
+
+const PARSED_MAX = 4096;
+const parsed = new Map<string, Intent>();
 
 export type { Intent, OutboxView };
