@@ -1,8 +1,15 @@
-import type { SignRequest } from '../src/core/auth/index.ts';
+import { randomBytes } from 'node:crypto';
+import { buildSignBatchHttpRequest, type SignRequest } from '../src/core/auth/index.ts';
 import { type SafeWallet, safeTxToJson } from '../src/core/chains/evm/index.ts';
 import { type SafeTxFields, ZERO_ADDRESS } from '../src/core/chains/evm/types.ts';
 import { idOf, item, nonceFollowsTx, postSignBatch } from '../test/cosigner/batch-fixture.ts';
-import { type Harness, intent, signRequestFor } from '../test/cosigner/fixture.ts';
+import {
+  COORDINATOR_KEY_ID,
+  coordinatorKey,
+  type Harness,
+  intent,
+  signRequestFor,
+} from '../test/cosigner/fixture.ts';
 import type { Measurement } from './report.ts';
 
 /**
@@ -91,6 +98,8 @@ export async function safeBatch(
     rounds: number;
     destination: `0x${string}`;
     advance(nonce: bigint): Promise<void>;
+    /** Send the two treasury approvals (policy requires a quorum); none when the policy allows. */
+    approvals: boolean;
     /** Called around each timed request (e.g. to resume and pause a CPU profile). */
     timed?: (phase: 'start' | 'stop') => Promise<void>;
   },
@@ -121,13 +130,28 @@ export async function safeBatch(
       };
       return signRequestFor(i, {
         tx: { kind: 'safe', safe: safe.config.address, safeTx: safeTxToJson(tx) },
+        ...(opts.approvals ? {} : { approvals: [] }),
       });
     });
-  const rounds = Array.from({ length: opts.rounds + 1 }, (_, r) => round(BigInt(r)));
+  // Signed HTTP requests, built (coordinator Ed25519 signature, body) before the clock starts.
+  const rounds = Array.from({ length: opts.rounds + 1 }, (_, r) =>
+    buildSignBatchHttpRequest(
+      { keyId: COORDINATOR_KEY_ID, privateKey: coordinatorKey },
+      'cosigner-a',
+      round(BigInt(r)),
+      { timestampMs: h.clock.now, nonce: randomBytes(16) },
+    ),
+  );
   const once = async (r: number) => {
+    const http = rounds[r]!;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const res = await postSignBatch(h, rounds[r]!);
+    const res = await h.app.inject({
+      method: 'POST',
+      url: http.path,
+      headers: http.headers,
+      payload: http.body,
+    });
     const wall = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const json = res.json() as { results?: { ok: boolean }[] };
@@ -135,6 +159,7 @@ export async function safeBatch(
       throw new Error(`safe sign-batch refused: ${res.body.slice(0, 300)}`);
     return { wall, cpu: cpu.user + cpu.system };
   };
+  await opts.advance(0n);
   await once(0); // warm-up (JIT, ledger cache, prepared statements, eth_chainId)
   let wallMs = 0;
   let cpuUs = 0;
@@ -148,7 +173,7 @@ export async function safeBatch(
   }
   const n = opts.rounds * safes.length;
   return {
-    name: `${label}: Safe /v1/sign-batch, ${safes.length} Safes per request`,
+    name: `${label}: Safe /v1/sign-batch, ${safes.length} Safes per request, ${opts.approvals ? '2 approvals' : 'no approvals'}`,
     opsPerSec: (n * 1000) / wallMs,
     extra: {
       cpuUsPerIntent: Math.round(cpuUs / n),

@@ -76,6 +76,8 @@ const SAFE_TX_TYPEHASH_DATAGAS = keccakText(SAFE_TX_TYPE_DATAGAS);
 const DOMAIN_TYPEHASH_CHAINID = keccakText('EIP712Domain(uint256 chainId,address verifyingContract)');
 const DOMAIN_TYPEHASH_LEGACY = keccakText('EIP712Domain(address verifyingContract)');
 
+const KECCAK_EMPTY = keccak_256(new Uint8Array(0));
+
 const UINT256_MAX = (1n << 256n) - 1n;
 
 function putUint(out: Uint8Array, offset: number, v: bigint, field: string): void {
@@ -169,7 +171,8 @@ export function encodeSafeTxStruct(version: SafeVersion, tx: SafeTxFields): Uint
   buf.set(usesDataGas(version) ? SAFE_TX_TYPEHASH_DATAGAS : SAFE_TX_TYPEHASH, 0);
   putAddress(buf, 32, tx.to, 'to');
   putUint(buf, 64, tx.value, 'value');
-  buf.set(keccak_256(hexBytes(tx.data, 'data')), 96);
+  // A plain ETH transfer has no data: keccak256 of the empty string is a constant.
+  buf.set(tx.data === '0x' ? KECCAK_EMPTY : keccak_256(hexBytes(tx.data, 'data')), 96);
   putUint(buf, 128, BigInt(tx.operation), 'operation');
   putUint(buf, 160, tx.safeTxGas, 'safeTxGas');
   putUint(buf, 192, tx.baseGas, 'baseGas');

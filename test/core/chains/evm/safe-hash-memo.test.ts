@@ -25,10 +25,11 @@ const CHAINS = [1n, 10n, 137n, 31337n, 2n ** 53n - 1n];
 const VERSIONS = ['0.1.0', '1.1.1', '1.3.0', '1.4.1+L2', '1.5.0'].map((v) => parseSafeVersion(v));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/** Alternately no data (a plain ETH transfer) and some. */
 const tx = (nonce: bigint): SafeTxFields => ({
   to: '0x00000000000000000000000000000000000c0de5',
   value: 10n ** 18n + nonce,
-  data: '0xa9059cbb',
+  data: nonce % 2n === 0n ? '0x' : '0xa9059cbb',
   operation: 0,
   safeTxGas: 0n,
   baseGas: 0n,
