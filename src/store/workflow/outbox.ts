@@ -208,12 +208,20 @@ export class OutboxBatch {
     opts: { attempt?: boolean; q?: Queryable } = {},
   ): Promise<Result<OutboxEntry<C>, 'OUTBOX_CONTENT_MISMATCH'>[]> {
     if (items.length === 0) return [];
-    const digests = items.map((i) => contentDigest(i.content));
+    // One request goes to every co-signer of a wallet: the same content object, digested once.
+    const memo = new Map<unknown, string>();
+    const digests = items.map((i) => {
+      let d = memo.get(i.content);
+      if (d === undefined) memo.set(i.content, (d = contentDigest(i.content)));
+      return d;
+    });
+    // The contents travel as one JSON document (json_to_recordset), not as a text[] parameter:
+    // an array literal escapes every quote of every document, and JSON text is mostly quotes.
     const params = [
       items.map((i) => i.intentId),
       items.map((i) => i.step),
       digests,
-      items.map((i) => JSON.stringify(i.content)),
+      JSON.stringify(items.map((i) => ({ content: i.content }))),
       now.toISOString(),
     ];
     const q = opts.q ?? this.db;
@@ -221,8 +229,10 @@ export class OutboxBatch {
     // digest is over its canonical form), and one that does not is refused.
     const cols = 'intent_id, step, content_digest, status, result, attempts';
     const insert = `INSERT INTO wf_outbox (intent_id, step, content_digest, content, status, attempts, created_at, updated_at)
-       SELECT intent_id, step, digest, content::jsonb, 'pending', ${opts.attempt ? 1 : 0}, $5, $5
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(intent_id, step, digest, content)`;
+       SELECT u.intent_id, u.step, u.digest, c.content, 'pending', ${opts.attempt ? 1 : 0}, $5, $5
+       FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS u(intent_id, step, digest, n)
+       JOIN ROWS FROM (json_to_recordset($4::json) AS (content jsonb)) WITH ORDINALITY AS c(content, n)
+         ON c.n = u.n`;
     const { rows } = opts.attempt
       ? await q.query<Row>(
           `${insert} ON CONFLICT (intent_id, step) DO UPDATE SET attempts = wf_outbox.attempts + 1, updated_at = $5
