@@ -212,7 +212,10 @@ export class OutboxBatch {
     const memo = new Map<unknown, string>();
     const digests = items.map((i) => {
       let d = memo.get(i.content);
-      if (d === undefined) memo.set(i.content, (d = contentDigest(i.content)));
+      if (d === undefined) {
+        d = contentDigest(i.content);
+        memo.set(i.content, d);
+      }
       return d;
     });
     // The contents travel as one JSON document (json_to_recordset), not as a text[] parameter:
