@@ -19,6 +19,7 @@ import { signerAddress } from '../../src/core/chains/evm/index.ts';
 import type { SafeWallet } from '../../src/core/chains/evm/wallet-config.ts';
 import { ok } from '../../src/core/errors/base.ts';
 import { intentDigest } from '../../src/core/intent/index.ts';
+import type { EvmChainReader } from '../../src/cosigner/evm-rpc.ts';
 import { realChecks } from '../../src/cosigner/real-checks.ts';
 import { createSafe, deploySafeInfrastructure } from '../../src/evm/deploy.ts';
 import type { Secp256k1Signer } from '../../src/keys/backend.ts';
@@ -44,7 +45,7 @@ import { safeCosigners } from '../../test/cosigner/safe-fixture.ts';
 import { CHAIN } from '../../test/evm/world.ts';
 import { config, firstBundle } from '../../test/governance/fixtures.ts';
 import { startAnvil } from '../../test/helpers/anvil.ts';
-import { pgliteBackend } from '../../test/helpers/db.ts';
+import { type Backend, pgliteBackend, postgresAvailable, postgresBackend } from '../../test/helpers/db.ts';
 import { batchVsSingle, safeBatch } from '../cosigner-batch.ts';
 import { type BenchSuite, measure, measureSync, type SuiteResult } from '../report.ts';
 
@@ -170,133 +171,138 @@ const randomAddress = () => getAddress(`0x${randomBytes(20).toString('hex')}`);
 
 /**
  * The Safe path of `/v1/sign-batch` (what the e2e bench's co-signers do): 64 Safes 1.4.1 per
- * request, file-keystore key, PGlite. First with a TEST DOUBLE chain reader that reports each
- * Safe's registered configuration (the co-signer's own work only), then, when anvil is installed,
- * with the real reader against real Safes on anvil (chain reads included; anvil's CPU is not).
+ * request, one item per Safe, file-keystore key, on each database backend given. Variants: a TEST
+ * DOUBLE chain reader reporting each Safe's registered configuration (the co-signer's own work
+ * only), with the e2e demo policy's "allow" tier (no approvals) and with a 2-approval quorum; then,
+ * when anvil is installed, the real reader against real Safes on anvil (chain reads included;
+ * anvil's CPU is not).
  */
 export async function safeBenches(
   signer: Secp256k1Signer,
-  rounds: number,
+  o: { rounds: number; backends: [string, Backend][] },
   notes: string[],
   timed?: (label: string, phase: 'start' | 'stop') => Promise<void>,
 ): Promise<SuiteResult['measurements']> {
   const out: SuiteResult['measurements'] = [];
   const owner = await signerAddress(signer);
   const size = MAX_SIGN_BATCH;
-  const backend = pgliteBackend();
-  try {
-    // 1. Chain reads by a test double.
-    const singleton = randomAddress();
-    const fallbackHandler = randomAddress();
-    const fakes: SafeWallet[] = Array.from({ length: size }, (_, k) => ({
-      id: `safe-${k}`,
-      chain: CHAIN,
-      type: 'safe',
-      config: {
-        address: randomAddress(),
-        version: '1.4.1',
-        singleton,
-        owners: [owner, randomAddress(), randomAddress()],
-        threshold: 2,
+  const singleton = randomAddress();
+  const fallbackHandler = randomAddress();
+  const fakes: SafeWallet[] = Array.from({ length: size }, (_, k) => ({
+    id: `safe-${k}`,
+    chain: CHAIN,
+    type: 'safe',
+    config: {
+      address: randomAddress(),
+      version: '1.4.1',
+      singleton,
+      owners: [owner, randomAddress(), randomAddress()],
+      threshold: 2,
+      modules: [],
+      guard: '0x0000000000000000000000000000000000000000',
+      fallbackHandler,
+    },
+  }));
+  const byAddress = new Map(fakes.map((s) => [s.config.address.toLowerCase(), s.config]));
+  let nonce = 0n;
+  const double: EvmChainReader = {
+    hotState: async () => ok(undefined as never),
+    safeState: async (_chain, safe) => {
+      const c = byAddress.get(safe.toLowerCase())!;
+      return ok({
+        chainId: 31337n,
+        nonce,
+        singleton: c.singleton,
+        owners: c.owners,
+        threshold: BigInt(c.threshold),
         modules: [],
-        guard: '0x0000000000000000000000000000000000000000',
-        fallbackHandler,
-      },
-    }));
-    const byAddress = new Map(fakes.map((s) => [s.config.address.toLowerCase(), s.config]));
-    let nonce = 0n;
-    const [h] = await safeCosigners({
-      backend,
-      signers: [signer],
-      safes: fakes,
-      rpc: 'http://127.0.0.1:9',
-      policyName: 'bench-safe',
-      destination: SAFE_DEST,
-    });
-    h!.deps.checks = realChecks({
-      evm: {
-        hotState: async () => ok(undefined as never),
-        safeState: async (_chain, safe) => {
-          const c = byAddress.get(safe.toLowerCase())!;
-          return ok({
-            chainId: 31337n,
-            nonce,
-            singleton: c.singleton,
-            owners: c.owners,
-            threshold: BigInt(c.threshold),
-            modules: [],
-            guard: c.guard,
-            fallbackHandler: c.fallbackHandler,
-          });
-        },
-      },
-      evmSignerAddress: h!.address,
-    });
-    out.push(
-      await safeBatch('PGlite, chain-read test double', h!, fakes, {
-        rounds,
-        destination: SAFE_DEST,
-        advance: async (n) => {
-          nonce = n;
-        },
-        timed: timed && ((phase) => timed('double', phase)),
-      }),
-    );
-
-    // 2. Real Safes on anvil, the co-signer's real (viem) reader.
-    let anvil: Awaited<ReturnType<typeof startAnvil>> | undefined;
-    try {
-      anvil = await startAnvil();
-    } catch (e) {
-      notes.push(`anvil not available, Safe-on-anvil bench skipped: ${String(e).slice(0, 100)}`);
-      return out;
-    }
-    try {
-      const deployer = anvil.wallet(`0x${bytesToHex(randomBytes(32))}`);
-      await anvil.fund(deployer.account.address, 10n ** 24n);
-      const infra = await deploySafeInfrastructure(deployer, anvil.client, '1.4.1');
-      const others = [randomAddress(), randomAddress()];
-      const safes: SafeWallet[] = [];
-      for (let k = 0; k < size; k++) {
-        const config = await createSafe(deployer, anvil.client, infra, {
-          owners: [owner, ...others],
-          threshold: 2,
-          saltNonce: BigInt(k + 1),
-        });
-        safes.push({ id: `safe-${k}`, chain: CHAIN, type: 'safe', config });
-      }
-      const [ha] = await safeCosigners({
-        backend,
-        signers: [signer],
-        safes,
-        rpc: anvil.rpcUrl,
-        policyName: 'bench-safe-anvil',
-        destination: SAFE_DEST,
+        guard: c.guard,
+        fallbackHandler: c.fallbackHandler,
       });
-      const a = anvil;
-      out.push(
-        await safeBatch('PGlite, real Safes on anvil (viem reader)', ha!, safes, {
-          rounds,
+    },
+  };
+
+  let anvil: Awaited<ReturnType<typeof startAnvil>> | undefined;
+  const safes: SafeWallet[] = [];
+  try {
+    anvil = await startAnvil();
+    const deployer = anvil.wallet(`0x${bytesToHex(randomBytes(32))}`);
+    await anvil.fund(deployer.account.address, 10n ** 24n);
+    const infra = await deploySafeInfrastructure(deployer, anvil.client, '1.4.1');
+    const others = [randomAddress(), randomAddress()];
+    for (let k = 0; k < size; k++) {
+      const config = await createSafe(deployer, anvil.client, infra, {
+        owners: [owner, ...others],
+        threshold: 2,
+        saltNonce: BigInt(k + 1),
+      });
+      safes.push({ id: `safe-${k}`, chain: CHAIN, type: 'safe', config });
+    }
+  } catch (e) {
+    notes.push(`anvil not available, Safe-on-anvil bench skipped: ${String(e).slice(0, 100)}`);
+    await anvil?.stop();
+    anvil = undefined;
+  }
+  try {
+    for (const [db, backend] of o.backends) {
+      try {
+        for (const approvals of [false, true]) {
+          const [h] = await safeCosigners({
+            backend,
+            signers: [signer],
+            safes: fakes,
+            rpc: 'http://127.0.0.1:9',
+            policyName: 'bench-safe',
+            destination: SAFE_DEST,
+            allowWithoutApprovals: !approvals,
+          });
+          h!.deps.checks = realChecks({ evm: double, evmSignerAddress: h!.address });
+          out.push(
+            await safeBatch(`${db}, chain-read test double`, h!, fakes, {
+              rounds: o.rounds,
+              destination: SAFE_DEST,
+              approvals,
+              advance: async (n) => {
+                nonce = n;
+              },
+              timed: timed && ((phase) => timed(`${db}-double${approvals ? '-approvals' : ''}`, phase)),
+            }),
+          );
+        }
+        if (!anvil) continue;
+        const a = anvil;
+        const [ha] = await safeCosigners({
+          backend,
+          signers: [signer],
+          safes,
+          rpc: a.rpcUrl,
+          policyName: 'bench-safe-anvil',
           destination: SAFE_DEST,
-          // Safe 1.3.0/1.4.1 storage: slot 5 is `nonce`. Moved directly so the next round's
-          // intents spend the next nonce without executing anything on chain.
-          advance: async (n) => {
-            for (const s of safes)
-              await a.rpc('anvil_setStorageAt', [
-                s.config.address,
-                '0x5',
-                `0x${n.toString(16).padStart(64, '0')}`,
-              ]);
-            await a.mine();
-          },
-          timed: timed && ((phase) => timed('anvil', phase)),
-        }),
-      );
-    } finally {
-      await anvil.stop();
+          allowWithoutApprovals: true,
+        });
+        out.push(
+          await safeBatch(`${db}, real Safes on anvil (viem reader)`, ha!, safes, {
+            rounds: o.rounds,
+            destination: SAFE_DEST,
+            approvals: false,
+            // Safe 1.3.0/1.4.1 storage: slot 5 is `nonce`. Set directly so each round's intents
+            // spend the next nonce without executing anything on chain.
+            advance: async (n) => {
+              const word = `0x${n.toString(16).padStart(64, '0')}`;
+              await Promise.all(
+                safes.map((s) => a.rpc('anvil_setStorageAt', [s.config.address, '0x5', word])),
+              );
+              await a.mine();
+            },
+            timed: timed && ((phase) => timed(`${db}-anvil`, phase)),
+          }),
+        );
+      } finally {
+        await backend.cleanup();
+      }
     }
   } finally {
-    await backend.cleanup();
+    await anvil?.stop();
   }
   return out;
 }
@@ -344,7 +350,11 @@ const suite: BenchSuite = {
       } else notes.push('SoftHSM not installed: PKCS#11 signing not measured (apt-get install softhsm2)');
       // The Safe path with the file keystore (raw key), as the e2e co-signers run.
       try {
-        measurements.push(...(await safeBenches(signers[1]![1], ctx.quick ? 3 : 10, notes)));
+        const dbs: [string, Backend][] = [['PGlite', pgliteBackend()]];
+        if (ctx.databaseUrl && (await postgresAvailable())) dbs.push(['PostgreSQL', postgresBackend()]);
+        measurements.push(
+          ...(await safeBenches(signers[1]![1], { rounds: ctx.quick ? 3 : 10, backends: dbs }, notes)),
+        );
       } catch (e) {
         notes.push(`Safe batch not measured: ${e instanceof Error ? e.message : String(e)}`);
       }

@@ -6,6 +6,8 @@ import {
   getAddress,
   type Hex,
   type PublicClient,
+  type TransactionReceipt,
+  TransactionReceiptNotFoundError,
   type Transport,
   type WalletClient,
 } from 'viem';
@@ -31,6 +33,26 @@ export interface SafeInfrastructure {
   fallbackHandler: Address;
 }
 
+/**
+ * The receipt of a transaction sent to a dev chain, polled with eth_getTransactionReceipt every
+ * 20 ms. viem's waitForTransactionReceipt watches block numbers and, against anvil's automine
+ * after a few hundred blocks in quick succession, was seen to miss the block that holds the
+ * transaction and wait out its 180 s timeout (bench e2e, 600 Safes).
+ */
+export async function receiptOf(client: Client, hash: Hex, timeoutMs = 60_000): Promise<TransactionReceipt> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await client.getTransactionReceipt({ hash });
+    } catch (e) {
+      if (!(e instanceof TransactionReceiptNotFoundError)) throw e;
+    }
+    if (Date.now() > deadline)
+      throw new CustosError('DEPLOY_TIMEOUT', 'transaction not mined in time', { details: { hash } });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function deployBytecode(
   wallet: Wallet,
   client: Client,
@@ -41,7 +63,7 @@ export async function deployBytecode(
   const hash = await wallet.deployContract({ abi, bytecode, args } as Parameters<
     Wallet['deployContract']
   >[0]);
-  const receipt = await client.waitForTransactionReceipt({ hash });
+  const receipt = await receiptOf(client, hash);
   if (receipt.status !== 'success' || !receipt.contractAddress) {
     throw new CustosError('DEPLOY_FAILED', 'contract deployment reverted', { details: { hash } });
   }
@@ -88,7 +110,7 @@ export async function createSafe(
     args: [singleton, initializer, saltNonce],
   });
   const hash = await wallet.writeContract(request);
-  const receipt = await client.waitForTransactionReceipt({ hash });
+  const receipt = await receiptOf(client, hash);
   if (receipt.status !== 'success') throw new CustosError('DEPLOY_FAILED', 'Safe proxy creation reverted');
   return {
     address: getAddress(result),

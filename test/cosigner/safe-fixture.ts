@@ -20,6 +20,8 @@ export async function safeCosigners(o: {
   policyName: string;
   /** The address book's one (cold-storage) address. */
   destination: string;
+  /** Allow ETH to it without approvals (the demo policy's small-amount tier) instead of a quorum of 2. */
+  allowWithoutApprovals?: boolean;
 }): Promise<Harness[]> {
   const bundle = () =>
     firstBundle(
@@ -37,12 +39,14 @@ export async function safeCosigners(o: {
               action: 'block',
               reason: 'book only',
             },
-            {
-              name: 'approve',
-              when: { asset: ['ETH'] },
-              action: 'approve',
-              approve: { quorum: 2, from: ['treasury'] },
-            },
+            o.allowWithoutApprovals
+              ? { name: 'allow', when: { asset: ['ETH'] }, action: 'allow' }
+              : {
+                  name: 'approve',
+                  when: { asset: ['ETH'] },
+                  action: 'approve',
+                  approve: { quorum: 2, from: ['treasury'] },
+                },
           ],
         },
         principals: principals(),

@@ -14,7 +14,7 @@ import {
   type WalletClient,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { createSafe, deploySafeInfrastructure, deployTestErc20 } from '../../evm/deploy.ts';
+import { createSafe, deploySafeInfrastructure, deployTestErc20, receiptOf } from '../../evm/deploy.ts';
 
 /**
  * The EVM side of `custos up` on anvil: Safe 1.4.1 infrastructure, `safes` 2-of-3 Safes owned by
@@ -74,7 +74,7 @@ export async function deployDemoEvm(o: {
       functionName: 'transfer',
       args: [s.address, share],
     });
-    await client.waitForTransactionReceipt({ hash: h });
+    await receiptOf(client, h);
   }
   return { safes, token, relayerAddress: account.address };
 }
