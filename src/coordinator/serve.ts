@@ -115,6 +115,8 @@ export async function startCoordinator(
   const audit = new AuditLog(db, {
     now,
     onSealError: (err) => logger.error({ err }, 'audit seal failed (retried)'),
+    // An API-only process leaves chaining its submits' staged entries to the workflow tier.
+    sealOnStage: cfg.role !== 'api',
   });
   // Staged workflow entries are chained into the log by this sealer (and by any other process's).
   audit.startSealer();

@@ -26,6 +26,14 @@ export interface AuditLogOptions {
   maxBatch?: number;
   /** Called when a background seal fails (it is retried on the next round). */
   onSealError?: (e: unknown) => void;
+  /**
+   * Whether this process's own stages start a seal a few ms later (default true). An API-only
+   * coordinator sets false: the workflow processes, which stage entries on every transition batch,
+   * chain its staged entries with theirs, so a submit costs the API tier no sealer statements;
+   * the idle look of {@link AuditLog.startSealer} (every second) and readers, who seal first,
+   * still cover a deployment with no workflow process running.
+   */
+  sealOnStage?: boolean;
 }
 
 /** How often the sealer looks for staged entries nobody poked it about (crashed writers, other processes). */
@@ -186,6 +194,7 @@ export class AuditLog {
    * them, and waiting a few ms lets entries staged meanwhile share one seal transaction.
    */
   private sealSoon(committed = false): void {
+    if (this.options.sealOnStage === false) return;
     if (!committed) this.hotUntil = Date.now() + SEAL_HOT_MS;
     if (this.hotTimer || this.closed) return;
     let idle = SEAL_COALESCE_MS;

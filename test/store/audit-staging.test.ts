@@ -99,6 +99,32 @@ describe.each(backends)('staged audit entries on $name', (backend) => {
     await log.stopSealer();
   });
 
+  it('an API-tier log (sealOnStage: false) leaves its stages to the workflow tier, whose next stage seals them', async () => {
+    const db = await backend.open();
+    const api = new AuditLog(db, { now: testClock(), sealOnStage: false });
+    const seals = vi.spyOn(api, 'sealPending');
+    await db.transaction((tx) => api.stageInTx(tx, [sampleEntry(1)]));
+    api.staged();
+    // Its own stage schedules no seal (the default schedules one 10 ms later).
+    await new Promise((r) => setTimeout(r, 150));
+    expect(seals).not.toHaveBeenCalled();
+    expect(await staged(db)).toBe(1);
+    // The workflow process stages its transition's entry and its sealer chains both, oldest first.
+    const workflow = new AuditLog(db, { now: testClock() });
+    await db.transaction((tx) => workflow.stageInTx(tx, [sampleEntry(2)]));
+    await vi.waitFor(async () => expect(await staged(db)).toBe(0), { timeout: 30_000, interval: 20 });
+    expect(await chainSubjects(db)).toEqual(['intent-1', 'intent-2']);
+    // With no workflow process at all, the API log's idle look (startSealer) still seals.
+    await db.transaction((tx) => api.stageInTx(tx, [sampleEntry(3)]));
+    api.startSealer();
+    await vi.waitFor(async () => expect(await chainSubjects(db)).toHaveLength(3), {
+      timeout: 30_000,
+      interval: 50,
+    });
+    await api.stopSealer();
+    expect(await api.verify({ trustedKeys: [] })).toMatchObject({ ok: true, entries: 3 });
+  });
+
   it('sealing writes the checkpoints that are due', async () => {
     const db = await backend.open();
     const signer = testSigner();
