@@ -14,7 +14,9 @@ export const AUDIT_SQL = {
   /** Staged entries (migration 0003), written in the caller's transaction. */
   stageMany: `INSERT INTO audit_inbox (kind, actor, subject, body)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
-  anyStaged: 'SELECT EXISTS (SELECT 1 FROM audit_inbox) AS any',
+  // The oldest staged id through the primary key, not EXISTS (a sequential scan that reads every
+  // page of rows the sealer deleted until vacuum, on every look).
+  firstStaged: 'SELECT id FROM audit_inbox ORDER BY id LIMIT 1',
   stagedBatch: 'SELECT id, kind, actor, subject, body FROM audit_inbox ORDER BY id LIMIT $1',
   unstage: 'DELETE FROM audit_inbox WHERE id = ANY($1::bigint[])',
   insertCheckpoint:

@@ -224,8 +224,8 @@ export class AuditLog {
     // An empty inbox costs one statement, not a locked transaction (the hot sealer polls every few
     // ms). Read committed: every entry committed before this statement is seen, so readers, who
     // seal first, still never miss one; a later one is the next round's.
-    const any = await this.db.query<{ any: boolean }>(AUDIT_SQL.anyStaged);
-    if (!any.rows[0]?.any) return 0;
+    const first = await this.db.query<{ id: string }>(AUDIT_SQL.firstStaged);
+    if (first.rows.length === 0) return 0;
     const recs = await this.db.transaction(async (tx) => {
       // Lock first: a second sealer then reads the inbox only after the first one's delete committed.
       await advisoryXactLock(tx, LOCKS.auditAppend);

@@ -150,18 +150,13 @@ export class JobQueue {
     kinds?: readonly string[];
   }): Promise<Job[]> {
     const until = new Date(opts.now.getTime() + opts.visibilityMs);
+    const params = [opts.worker, until.toISOString(), opts.now.toISOString(), opts.limit];
+    // One kind (a worker lane): an ordered scan of that kind's ready entries (wf_jobs_ready_kind,
+    // migration 0503) instead of every kind's.
+    const one = opts.kinds?.length === 1;
     const { rows } = await this.db.query<JobRow>(
-      `UPDATE wf_jobs SET attempts = attempts + 1, lease = lease + 1, locked_by = $1, locked_until = $2, updated_at = $3
-       WHERE id IN (
-         SELECT id FROM wf_jobs
-         WHERE status = 'queued' AND run_at <= $3
-           AND (locked_until IS NULL OR locked_until <= $3)
-           AND ($5::text[] IS NULL OR kind = ANY($5::text[]))
-         ORDER BY run_at, id
-         LIMIT $4
-         FOR UPDATE SKIP LOCKED)
-       RETURNING id, kind, payload, attempts, lease, max_attempts, dedup_key`,
-      [opts.worker, until.toISOString(), opts.now.toISOString(), opts.limit, opts.kinds ?? null],
+      one ? CLAIM_SQL.oneKind : CLAIM_SQL.any,
+      one ? [...params, opts.kinds![0]] : [...params, opts.kinds ?? null],
     );
     return rows.map(toJob);
   }
@@ -272,3 +267,22 @@ export class JobQueue {
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 }
+
+const claimSql = (filter: string) =>
+  `UPDATE wf_jobs SET attempts = attempts + 1, lease = lease + 1, locked_by = $1, locked_until = $2, updated_at = $3
+   WHERE id IN (
+     SELECT id FROM wf_jobs
+     WHERE status = 'queued' AND ${filter} AND run_at <= $3
+       AND (locked_until IS NULL OR locked_until <= $3)
+     ORDER BY run_at, id
+     LIMIT $4
+     FOR UPDATE SKIP LOCKED)
+   RETURNING id, kind, payload, attempts, lease, max_attempts, dedup_key`;
+
+/** The claim statements (exported for the scan-cost test). */
+export const CLAIM_SQL = {
+  /** One kind's ready jobs ($5: the kind). */
+  oneKind: claimSql('kind = $5'),
+  /** Ready jobs of the kinds in $5, or of any kind when $5 is NULL. */
+  any: claimSql('($5::text[] IS NULL OR kind = ANY($5::text[]))'),
+};
