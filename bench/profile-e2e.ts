@@ -51,7 +51,7 @@ const dep = await runLocal({
   workflowProcess: true,
   scrypt: { N: 1024, r: 8, p: 1 },
   coordinatorExtra: {
-    worker: { batch: 64, confirmPollMs: 100 },
+    worker: { batch: 64 },
     api: { rateLimit: { perSecond: 100_000, burst: 100_000 }, readTokens: [] },
   },
 });

@@ -271,7 +271,7 @@ const suite: BenchSuite = {
       workflowProcess: true,
       scrypt: { N: 1024, r: 8, p: 1 },
       coordinatorExtra: {
-        worker: { batch: 64, confirmPollMs: 100 },
+        worker: { batch: 64 },
         api: { rateLimit: { perSecond: 100_000, burst: 100_000 }, readTokens: [] },
       },
     });

@@ -102,6 +102,7 @@ export function bitcoinWatchtower(d: WatchtowerDeps, c: WatchedBitcoinChain) {
         if (add.length) wt.addWatch(add);
       }
       const r = await wt.poll();
+      if (r.processed > 0 || r.rolledBack > 0) d.onNewBlocks?.(c.chain);
       d.metrics.watchtowerBlock.set({ chain: c.chain }, r.height);
       d.metrics.watchtowerLag.set({ chain: c.chain }, Math.max(0, (await c.source.tipHeight()) - r.height));
       return r;

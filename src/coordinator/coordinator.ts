@@ -18,7 +18,7 @@ import type { DirectoryPort, GovernancePort } from './http/routes/directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
 import { IntentService } from './service.ts';
 import { persistEvmAlert, startWatchtowers, type WatchedChain, type WatchtowerDeps } from './watchtower.ts';
-import { type EngineDeps, WorkflowEngine } from './workflow/engine.ts';
+import { type EngineDeps, JOB, WorkflowEngine } from './workflow/engine.ts';
 import type {
   ApprovalsPort,
   ChainPort,
@@ -220,6 +220,18 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     ...(o.watch?.webhooks ? { webhooks: o.watch.webhooks } : {}),
     clock,
     onError: (chain, err) => o.logger?.error({ err, chain }, 'watchtower poll failed'),
+    ...(workerOn
+      ? {
+          onNewBlocks: (chain: string) => {
+            void engine
+              .wakeConfirms(chain)
+              .then((n) => {
+                if (n > 0) worker.wake(JOB.confirm);
+              })
+              .catch((err) => o.logger?.error({ err, chain }, 'waking confirmations failed'));
+          },
+        }
+      : {}),
   };
   const watchtowers =
     o.watch && o.watch.chains.length > 0 ? startWatchtowers(watchDeps, o.watch.chains) : undefined;

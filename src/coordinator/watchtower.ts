@@ -30,6 +30,12 @@ export interface WatchtowerDeps {
   webhooks?: WebhookOutbox;
   clock?: () => Date;
   onError?: (chain: string, e: unknown) => void;
+  /**
+   * Called after a poll that scanned new blocks of `chain` (EVM or Bitcoin): the workflow's
+   * confirmation checks of that chain can only change then, so they are woken by it instead of
+   * re-reading receipts on a timer.
+   */
+  onNewBlocks?: (chain: string) => void;
 }
 
 /** Wallet records of one EVM chain that parse as custody wallets; others are not watchable. */
@@ -171,7 +177,8 @@ export function startWatchtowers(d: WatchtowerDeps, chains: readonly WatchedChai
         wallets = now;
         wt.setWallets(now);
       }
-      await wt.poll();
+      const { scanned, reorgedFrom } = await wt.poll();
+      if (scanned.length > 0 || reorgedFrom !== undefined) d.onNewBlocks?.(c.chain);
       const head = await c.client.getBlockNumber({ cacheTime: 0 });
       const tip = (await store.recent(c.chain)).at(-1)?.number;
       d.metrics.watchtowerLag.set({ chain: c.chain }, tip === undefined ? 0 : Number(head - tip));

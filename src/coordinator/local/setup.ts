@@ -297,7 +297,13 @@ export async function setupLocal(o: LocalSetupOptions): Promise<LocalSetup> {
     cosigners: cosigners.map((c) => ({ id: c.id, url: c.url })),
     chains: {
       evm: {
-        [chain]: { rpc: o.anvilRpc, relayerKey: { file: secretFile(join(cdir, 'relayer-key'), relayer) } },
+        [chain]: {
+          rpc: o.anvilRpc,
+          relayerKey: { file: secretFile(join(cdir, 'relayer-key'), relayer) },
+          // A local node: look for blocks often. Each new block also wakes the confirmation
+          // checks of the withdrawals it may hold (worker.confirmPollMs is only the fallback).
+          watch: { pollMs: 100 },
+        },
       },
       ...(bitcoin
         ? {

@@ -212,6 +212,29 @@ export class WorkflowEngine {
     );
   }
 
+  /**
+   * A new block of `chain` was seen: the confirmation checks of its broadcast intents are due now
+   * instead of at their next poll (`confirmPollMs` becomes a fallback, not the pace: between
+   * blocks a receipt cannot appear, and a check per poll was a job update and a receipt lookup per
+   * intent per poll). One statement; returns how many checks it brought forward.
+   */
+  async wakeConfirms(chain: string, q: Queryable = this.d.db): Promise<number> {
+    const now = this.d.clock().toISOString();
+    const { rows } = await q.query<{ n: string | number }>(
+      // Driven by the snoozed confirm jobs (wf_jobs_ready_kind), each checked by its intent's
+      // primary key: not a scan of every intent in `broadcast` per job.
+      `WITH woken AS (
+         UPDATE wf_jobs j SET run_at = $2, updated_at = $2
+         WHERE j.status = 'queued' AND j.kind = 'confirm' AND j.run_at > $2
+           AND EXISTS (SELECT 1 FROM wf_intents i
+                       WHERE i.id = (j.payload->>'intentId')::uuid AND i.chain = $1 AND i.state = 'broadcast')
+         RETURNING 1)
+       SELECT count(*) AS n FROM woken`,
+      [chain, now],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   /** Policy for each intent in `requested`; allowed ones go straight on to building (or a delay). */
   private async evaluate(ctx: StepContext, claimed: Claimed[], now: Date): Promise<Map<string, StepOutcome>> {
     const items: TransitionItem[] = [];

@@ -92,6 +92,11 @@ export class Worker {
     this.pokeLane(JOB.build);
   }
 
+  /** Wakes one waiting lane of `kind` (e.g. confirmations after a new block). */
+  wake(kind: string): void {
+    this.pokeLane(kind);
+  }
+
   private pokeLane(kind: string | undefined): void {
     if (!kind) return;
     this.signalled.set(kind, true);

@@ -1,0 +1,104 @@
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { startAnvil } from '../helpers/anvil.ts';
+import { storeBackends } from '../helpers/db.ts';
+import { CHAIN, fixture, idem, makeIntent, submitBody } from './helpers/fixture.ts';
+
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
+const backends = await storeBackends();
+
+/** Ten minutes: a confirmation that happens within a test was woken, not re-polled. */
+const NEVER_MS = 600_000;
+
+describe.each(backends)('confirmations woken by new blocks on $name', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  it("wakeConfirms brings forward only the chain's snoozed confirmation checks", async () => {
+    const { c, chain } = await fixture(await backend.open(), {
+      polling: { confirmPollMs: NEVER_MS, walletBusyPollMs: 10 },
+    });
+    chain.state = 'pending';
+    const intent = makeIntent();
+    const r = await c.app.inject({
+      method: 'POST',
+      url: '/v1/intents',
+      headers: idem(),
+      payload: submitBody(intent),
+    });
+    expect(r.statusCode).toBe(201);
+    await c.worker.drain(20);
+    const state = async () => (await c.intents.get(intent.id))!.state;
+    expect(await state()).toBe('broadcast');
+    // Mined now, but its check is snoozed for ten minutes: nothing runs.
+    chain.state = 'confirmed';
+    expect(await c.worker.drain(20)).toBe(0);
+    expect(await state()).toBe('broadcast');
+    // A block of another chain changes nothing.
+    expect(await c.engine.wakeConfirms('eip155:1')).toBe(0);
+    expect(await c.worker.drain(20)).toBe(0);
+    expect(await state()).toBe('broadcast');
+    // A block of its chain makes the check due at once.
+    expect(await c.engine.wakeConfirms(CHAIN)).toBe(1);
+    await c.worker.drain(20);
+    expect(await state()).toBe('confirmed');
+    expect(await c.engine.wakeConfirms(CHAIN)).toBe(0);
+    await c.close();
+  });
+});
+
+describe('the watchtower wakes the confirmation lane', () => {
+  const backend = backends[0]!;
+  afterAll(() => backend.cleanup());
+
+  it('a new block seen by the EVM watchtower confirms a broadcast intent whose re-check is ten minutes away', async () => {
+    const node = await startAnvil();
+    try {
+      const db = await backend.open();
+      const { c, chain } = await fixture(db, {
+        // The worker runs; its lanes poll once a minute, so only pokes and wakes move them.
+        worker: { enabled: true, pollMs: 60_000 },
+        polling: { confirmPollMs: NEVER_MS, walletBusyPollMs: 10 },
+        watch: {
+          chains: [{ chain: CHAIN, client: node.client, pollMs: 50, confirmations: 0, sweepEvery: 0 }],
+          wallets: () => [],
+        },
+      });
+      try {
+        chain.state = 'pending';
+        const intent = makeIntent();
+        const r = await c.app.inject({
+          method: 'POST',
+          url: '/v1/intents',
+          headers: idem(),
+          payload: submitBody(intent),
+        });
+        expect(r.statusCode).toBe(201);
+        const state = async () => (await c.intents.get(intent.id))!.state;
+        await vi.waitFor(async () => expect(await state()).toBe('broadcast'), {
+          timeout: 30_000,
+          interval: 50,
+        });
+        // Let the first (pending) check run and snooze.
+        await vi.waitFor(
+          async () => {
+            const { rows } = await db.query<{ run_at: Date }>(
+              `SELECT run_at FROM wf_jobs WHERE dedup_key = $1 AND status = 'queued'`,
+              [`confirm:${intent.id}`],
+            );
+            expect(rows[0]!.run_at.getTime()).toBeGreaterThan(Date.now() + 60_000);
+          },
+          { timeout: 30_000, interval: 50 },
+        );
+        chain.state = 'confirmed';
+        await node.mine();
+        await vi.waitFor(async () => expect(await state()).toBe('confirmed'), {
+          timeout: 30_000,
+          interval: 50,
+        });
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await node.stop();
+    }
+  });
+});
