@@ -177,10 +177,8 @@ export function startWatchtowers(d: WatchtowerDeps, chains: readonly WatchedChai
         wallets = now;
         wt.setWallets(now);
       }
-      const { scanned, reorgedFrom } = await wt.poll();
+      const { scanned, reorgedFrom, head, tip } = await wt.poll();
       if (scanned.length > 0 || reorgedFrom !== undefined) d.onNewBlocks?.(c.chain);
-      const head = await c.client.getBlockNumber({ cacheTime: 0 });
-      const tip = (await store.recent(c.chain)).at(-1)?.number;
       d.metrics.watchtowerLag.set({ chain: c.chain }, tip === undefined ? 0 : Number(head - tip));
       if (tip !== undefined) d.metrics.watchtowerBlock.set({ chain: c.chain }, Number(tip));
     };

@@ -38,6 +38,16 @@ export interface WatchtowerOptions {
   sweepEvery?: number;
 }
 
+export interface PollResult {
+  scanned: bigint[];
+  /** Set when stored blocks were replaced: the first number re-scanned. */
+  reorgedFrom?: bigint;
+  /** The chain's head when the poll started. */
+  head: bigint;
+  /** The highest scanned block after the poll (undefined before the first). */
+  tip: bigint | undefined;
+}
+
 /**
  * Follows an EVM chain block by block and runs the pure matcher on each. Reorgs: before scanning
  * block n the stored hash of n-1 must equal n's parentHash; otherwise the stored suffix is
@@ -49,6 +59,8 @@ export class EvmWatchtower {
   private readonly o: Required<Omit<WatchtowerOptions, 'startBlock'>> & { startBlock?: bigint };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
+  /** The head a poll finished on with the cursor at its target (nothing left to scan then). */
+  private settled: { head: bigint; hash: Hex; tip: bigint } | undefined;
 
   constructor(opts: WatchtowerOptions) {
     this.o = { confirmations: 0, keep: 128, sweepEvery: 0, ...opts };
@@ -59,10 +71,21 @@ export class EvmWatchtower {
     this.index = buildCustodyIndex(this.o.chain, wallets);
   }
 
-  /** Scans every block up to head − confirmations; returns the numbers scanned and rewound. */
-  async poll(): Promise<{ scanned: bigint[]; reorgedFrom?: bigint }> {
+  /**
+   * Scans every block up to head − confirmations; returns the numbers scanned and rewound, the
+   * head it saw and the highest block scanned (the cursor's tip) after the poll.
+   */
+  async poll(): Promise<PollResult> {
     const { client, store, chain, confirmations } = this.o;
-    const head = await client.getBlockNumber({ cacheTime: 0 });
+    // The head's number and hash in one call. The head's hash commits to the whole chain: when it
+    // is the head the previous poll finished on (with the cursor at its target then), no block
+    // was added or replaced since, so there is nothing to read or scan — most polls, since a
+    // watchtower polls several times per block (no cursor read, one node call).
+    const latest = await client.getBlock({ blockTag: 'latest' });
+    const head = latest.number;
+    const idle = this.settled;
+    if (idle && idle.head === head && idle.hash === latest.hash) return { scanned: [], head, tip: idle.tip };
+    this.settled = undefined;
     const target = head - BigInt(confirmations);
     let recent = await store.recent(chain);
     let reorgedFrom: bigint | undefined;
@@ -102,7 +125,11 @@ export class EvmWatchtower {
       scanned.push(block.number);
       next++;
     }
-    return reorgedFrom === undefined ? { scanned } : { scanned, reorgedFrom };
+    const last = recent[recent.length - 1]?.number;
+    if (last === target) this.settled = { head, hash: latest.hash, tip: last };
+    return reorgedFrom === undefined
+      ? { scanned, head, tip: last }
+      : { scanned, reorgedFrom, head, tip: last };
   }
 
   /** Highest stored block whose hash the chain still has (or one below the oldest stored). */

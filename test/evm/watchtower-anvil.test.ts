@@ -387,4 +387,34 @@ describe('watchtower on anvil', () => {
       [h2, r2.blockHash],
     ]);
   });
+  it('a poll that finds the head it settled on reads nothing else; a new or replaced head is read', async () => {
+    const inner = memoryCursorStore();
+    let reads = 0;
+    const store = {
+      ...inner,
+      recent: (chain: string) => {
+        reads++;
+        return inner.recent(chain);
+      },
+    };
+    const t5 = new EvmWatchtower({
+      chain: CHAIN,
+      client: w.anvil.client,
+      wallets: [hot],
+      store,
+      lookup,
+      onAlert: () => undefined,
+    });
+    const first = await t5.poll();
+    expect(first.tip).toBe(first.head);
+    const afterFirst = reads;
+    // Nothing new: no cursor read, nothing scanned, the same head and tip reported.
+    expect(await t5.poll()).toEqual({ scanned: [], head: first.head, tip: first.head });
+    expect(reads).toBe(afterFirst);
+    // A new block is read and scanned.
+    await w.anvil.mine();
+    const next = await t5.poll();
+    expect(next.scanned).toEqual([first.head + 1n]);
+    expect(reads).toBeGreaterThan(afterFirst);
+  });
 });
