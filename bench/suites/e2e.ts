@@ -350,7 +350,10 @@ const suite: BenchSuite = {
       // Let the throughput run's broadcasts and confirmations finish before measuring latency.
       await new Promise((r) => setTimeout(r, ctx.quick ? 2000 : 8000));
 
-      // 2. Submit latency at 100 intents/s (each goes on through the workflow meanwhile).
+      // 2. Submit latency at 100 intents/s (each goes on through the workflow meanwhile), and the
+      // CPU per intent at that steady, moderate rate (smaller batches than the burst above).
+      const olBefore = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
+      const olPgBefore = postgresCpuMs();
       const ol = await submitOpenLoop(dep, 100, ctx.quick ? 200 : 500, 'bench latency');
       measurements.push({
         name: 'POST /v1/intents at 100 intents/s (open loop, workflow running)',
@@ -364,6 +367,20 @@ const suite: BenchSuite = {
         met: ol.p99 < 50_000 && (ol.codes[201] ?? 0) === ol.n,
       });
       await waitSigned(ol.ids, 60_000);
+      // Confirmations of the last ones (a block per second) before the CPU is read.
+      await new Promise((r) => setTimeout(r, 2500));
+      const olAfter = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
+      const olPer = Object.fromEntries(
+        Object.keys(pids).map((k) => [k, (olAfter[k]!.cpuMs - olBefore[k]!.cpuMs) / ol.n]),
+      );
+      olPer.postgresql = (postgresCpuMs() - olPgBefore) / ol.n;
+      measurements.push({
+        name: 'CPU ms per intent, by process, at a steady 100 intents/s (latency run, on to confirmation)',
+        extra: {
+          ...Object.fromEntries(Object.entries(olPer).map(([k, v]) => [k, Number(v.toFixed(2))])),
+          total: Number(Object.values(olPer).reduce((a, b) => a + b, 0).toFixed(2)),
+        },
+      });
 
       // 3. One withdrawal alone: submit → signatures → confirmed on chain, with automine so that the
       // block interval is not what is measured.

@@ -19,6 +19,9 @@ const secret = z
 export type SecretRef = z.infer<typeof secret>;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** worker.lingerMs and worker.lingerMaxMs by default. */
+const LINGER_DEFAULT_MS = 10;
+const LINGER_MAX_DEFAULT_MS = 100;
 const HEX32 = /^[0-9a-f]{64}$/;
 
 export const coordinatorConfigSchema = z
@@ -200,9 +203,27 @@ export const coordinatorConfigSchema = z
         visibilityMs: z.number().int().min(1000).max(3_600_000).default(60_000),
         /** How often a broadcast transaction is re-checked for confirmation. */
         confirmPollMs: z.number().int().min(10).max(600_000).default(2000),
+        /** How long a lane woken by new work waits for more before it runs them as one batch. */
+        lingerMs: z.number().int().min(0).max(1000).default(LINGER_DEFAULT_MS),
+        /**
+         * While a kind's work flows in small batches (under a quarter of `batch`), its lanes start
+         * at most one batch per this many ms. Each batch costs a fixed number of statements,
+         * co-signer requests and node calls whatever its size, so this trades at most this much
+         * latency per step for less CPU per withdrawal at moderate rates; sparse work and full
+         * batches are not delayed. Equal to lingerMs: off.
+         */
+        lingerMaxMs: z.number().int().min(0).max(1000).default(LINGER_MAX_DEFAULT_MS),
       })
       .strict()
-      .default({ enabled: true, pollMs: 250, batch: 64, visibilityMs: 60_000, confirmPollMs: 2000 }),
+      .default({
+        enabled: true,
+        pollMs: 250,
+        batch: 64,
+        visibilityMs: 60_000,
+        confirmPollMs: 2000,
+        lingerMs: LINGER_DEFAULT_MS,
+        lingerMaxMs: LINGER_MAX_DEFAULT_MS,
+      }),
     /**
      * Test-only fault injection for the multi-process tests, applied only to intents whose
      * `reference` matches: pause at a workflow point (to kill the process there), or rewrite the

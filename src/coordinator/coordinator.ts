@@ -50,7 +50,15 @@ export interface CoordinatorOptions {
   clock?: () => Date;
   logger?: Logger;
   http?: AppOptions;
-  worker?: { enabled?: boolean; pollMs?: number; batch?: number; visibilityMs?: number; id?: string };
+  worker?: {
+    enabled?: boolean;
+    pollMs?: number;
+    batch?: number;
+    visibilityMs?: number;
+    lingerMs?: number;
+    lingerMaxMs?: number;
+    id?: string;
+  };
   retry?: RetryPolicy;
   fault?: EngineDeps['fault'];
   /** I7: one EVM watchtower per chain over the bundle's wallets (see src/coordinator/watchtower.ts). */
@@ -159,6 +167,8 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     pollMs: o.worker?.pollMs ?? 250,
     batch: o.worker?.batch ?? 32,
     visibilityMs: o.worker?.visibilityMs ?? 60_000,
+    ...(o.worker?.lingerMs !== undefined ? { lingerMs: o.worker.lingerMs } : {}),
+    ...(o.worker?.lingerMaxMs !== undefined ? { lingerMaxMs: o.worker.lingerMaxMs } : {}),
     onError: (e, kind) => o.logger?.error({ err: e, job: kind }, 'workflow step failed'),
   });
   const service = new IntentService({

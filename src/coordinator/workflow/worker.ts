@@ -14,6 +14,11 @@ export interface WorkerOptions {
   /** How long a lane woken by new work waits for more before claiming (batches form). */
   lingerMs?: number;
   /**
+   * While one kind's work flows in small batches, its lanes start at most one batch per this many
+   * ms (see {@link Worker.lingerFor}); default: `lingerMs` (no adaptive wait).
+   */
+  lingerMaxMs?: number;
+  /**
    * Lanes per job kind (batches of that kind in flight at once). Signing waits on the co-signers
    * and broadcasting on the chain node, so more than one batch of each is worth having in flight.
    */
@@ -55,6 +60,8 @@ export class Worker {
   private readonly signalled = new Map<string, boolean>();
   /** Per lane: the earliest time a job this worker snoozed becomes due (so it wakes for it). */
   private readonly dueAt = new Map<string, number>();
+  /** Per kind: when its last batch started and how many jobs it had. */
+  private readonly lastBatch = new Map<string, { at: number; size: number }>();
   /**
    * Per kind: jobs a finished batch inserted already claimed by this worker (the next step of its
    * intents), run by that kind's lane before it claims from the queue. They are durable jobs under
@@ -227,7 +234,10 @@ export class Worker {
           for (const j of await this.claim(max - jobs.length, kind)) jobs.push(j);
         }
         claimed = jobs.length;
-        if (claimed > 0) await this.runBatch(kind, jobs);
+        if (claimed > 0) {
+          this.lastBatch.set(kind, { at: this.o.clock().getTime(), size: claimed });
+          await this.runBatch(kind, jobs);
+        }
       } catch (e) {
         this.o.onError?.(e, `claim:${kind}`);
       }
@@ -238,8 +248,13 @@ export class Worker {
       this.signalled.set(kind, false);
       // Woken by new work: linger a moment so it is claimed as a batch, not one job at a time
       // (each claim and each step is a few round trips whatever its size).
-      if (this.running) await this.wait(this.o.lingerMs ?? 10);
+      if (this.running) await this.wait(this.lingerMs(kind));
     }
+  }
+
+  /** How long a woken lane of `kind` waits before it claims (see {@link lingerFor}). */
+  private lingerMs(kind: string): number {
+    return lingerFor(this.o, this.lastBatch.get(kind), this.o.clock().getTime());
   }
 
   /**
@@ -274,4 +289,24 @@ export class Worker {
       }
     });
   }
+}
+
+/**
+ * How long a woken lane waits before it claims: `lingerMs` normally. While its kind's work flows
+ * in small batches — the last one started less than `lingerMaxMs` ago and held under a quarter of
+ * `batch` — until `lingerMaxMs` after that batch's start: every batch costs a fixed number of
+ * statements, co-signer requests and node calls whatever its size, so at moderate rates fewer,
+ * larger batches save CPU in every process, for at most `lingerMaxMs` more per step. Sparse work
+ * (the last batch long ago) and full batches (high rates) keep the short wait.
+ */
+export function lingerFor(
+  o: Pick<WorkerOptions, 'lingerMs' | 'lingerMaxMs' | 'batch'>,
+  last: { at: number; size: number } | undefined,
+  nowMs: number,
+): number {
+  const min = o.lingerMs ?? 10;
+  const max = o.lingerMaxMs ?? min;
+  if (!last || max <= min || last.size >= (o.batch ?? 32) / 4) return min;
+  const since = nowMs - last.at;
+  return since < max ? Math.max(min, max - since) : min;
 }
