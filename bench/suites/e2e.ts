@@ -378,7 +378,11 @@ const suite: BenchSuite = {
         name: 'CPU ms per intent, by process, at a steady 100 intents/s (latency run, on to confirmation)',
         extra: {
           ...Object.fromEntries(Object.entries(olPer).map(([k, v]) => [k, Number(v.toFixed(2))])),
-          total: Number(Object.values(olPer).reduce((a, b) => a + b, 0).toFixed(2)),
+          total: Number(
+            Object.values(olPer)
+              .reduce((a, b) => a + b, 0)
+              .toFixed(2),
+          ),
         },
       });
 
