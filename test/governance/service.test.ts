@@ -193,6 +193,24 @@ describe.each(backends)('governance on $name', (backend) => {
     await expect(db.query('UPDATE trust_bundles SET stored_at = $1', ['x'])).rejects.toThrow(/append-only/);
   });
 
+  it('an unchanged chain is handed out again without reading the documents; the bundles are frozen', async () => {
+    const { gov, b1, db } = await setup(await backend.open());
+    expect(await gov.current()).toEqual(b1);
+    const spy = vi.spyOn(db, 'query');
+    const again = await gov.chain();
+    expect(again.at(-1)).toEqual(b1);
+    // Only the row versions were read.
+    const texts = spy.mock.calls.map((c) => String(c[0]));
+    expect(texts.some((t) => /\bbundle\b.*FROM trust_bundles/.test(t))).toBe(false);
+    expect(texts.some((t) => /xmin/.test(t))).toBe(true);
+    spy.mockRestore();
+    // Shared between readers, so nobody can change one in place.
+    expect(() => {
+      (again[0]!.config.admin as { quorum: number }).quorum = 1;
+    }).toThrow(TypeError);
+    expect(Object.isFrozen(again[0]!.config.principals)).toBe(true);
+  });
+
   it('ATTACK a proposal row edited in the DB (effective time moved earlier) is not executed early', async () => {
     const { gov, now, b1, db } = await setup(await backend.open());
     const doc = draftProposal({ current: b1, config: withApprover(), proposedAt: now() });

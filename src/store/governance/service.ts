@@ -81,6 +81,8 @@ export class GovernanceService {
   private readonly skew: number;
   /** The stored rows (as text) that last verified: see chain(). */
   private verifiedRows: string[] | undefined;
+  /** Their row versions and the verified bundles (frozen): see chain(). */
+  private verifiedChain: { rowVersions: string[]; bundles: readonly TrustBundle[] } | undefined;
   constructor(
     private readonly db: Db,
     private readonly options: GovernanceServiceOptions,
@@ -92,15 +94,32 @@ export class GovernanceService {
 
   /** The verified chain; throws BUNDLE_CHAIN_INVALID when any stored bundle fails verification. */
   async chain(q: Queryable = this.db): Promise<TrustBundle[]> {
-    const { rows } = await q.query<{ version: number; digest: string; bundle: string }>(GOV_SQL.chain);
+    // The trust view calls this every second in every process. Rows whose (version, xmin) are those
+    // that last verified are those very rows — any write to one gives it a new xmin — so the
+    // verified bundles are handed out again without reading and parsing the documents (each one
+    // carries every wallet). Any change is read and verified in full below.
+    const { rows: current } = await q.query<{ version: number; row_version: string }>(
+      GOV_SQL.chainRowVersions,
+    );
+    const cached = this.verifiedChain;
+    if (cached && sameTexts(current.map(rowVersionKey), cached.rowVersions)) return [...cached.bundles];
+    const { rows } = await q.query<{ version: number; digest: string; bundle: string; row_version: string }>(
+      GOV_SQL.chain,
+    );
     if (rows.length === 0) return [];
-    const bundles = rows.map((r) => JSON.parse(r.bundle) as TrustBundle);
+    const bundles = rows.map((r) => deepFreeze(JSON.parse(r.bundle) as TrustBundle));
+    const remember = () => {
+      this.verifiedChain = { rowVersions: rows.map(rowVersionKey), bundles };
+    };
     // Verification is a pure function of the stored rows and the pinned genesis: rows identical,
     // byte for byte, to the last ones that verified need no second verification (the trust view
     // reads the chain every second). Any change to any row — a new bundle or a forged one — is a
     // different text and is verified in full.
     const texts = rows.map((r) => `${r.version}\u0000${r.digest}\u0000${r.bundle}`);
-    if (sameTexts(texts, this.verifiedRows)) return bundles;
+    if (sameTexts(texts, this.verifiedRows)) {
+      remember();
+      return [...bundles];
+    }
     const r = verifyBundleChain(bundles, this.options.genesis);
     if (!r.ok) {
       throw new CustosError('BUNDLE_CHAIN_INVALID', `stored trust bundles fail verification: ${r.message}`, {
@@ -115,7 +134,8 @@ export class GovernanceService {
       }
     });
     this.verifiedRows = texts;
-    return bundles;
+    remember();
+    return [...bundles];
   }
 
   async current(q: Queryable = this.db): Promise<TrustBundle | null> {
@@ -342,6 +362,17 @@ export class GovernanceService {
       closedBy: r.closed_by === null ? null : String(r.closed_by),
     }));
   }
+}
+
+const rowVersionKey = (r: { version: number; row_version: string }) => `${r.version}:${r.row_version}`;
+
+/** Freezes a parsed JSON document throughout (the verified bundles are shared between readers). */
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 function sameTexts(a: readonly string[], b: readonly string[] | undefined): boolean {

@@ -1,6 +1,9 @@
 /** Governance SQL in one place (pg-boss style); every value is a bound parameter. */
 export const GOV_SQL = {
-  chain: `SELECT version, digest, bundle FROM trust_bundles ORDER BY version`,
+  chain: `SELECT version, digest, bundle, xmin::text AS row_version FROM trust_bundles ORDER BY version`,
+  // Every INSERT, UPDATE or DELETE of a row gives it a new xmin (or removes it): the same list of
+  // (version, xmin) means the same rows, without reading the bundles themselves.
+  chainRowVersions: `SELECT version, xmin::text AS row_version FROM trust_bundles ORDER BY version`,
   insertBundle: `INSERT INTO trust_bundles (version, digest, bundle, stored_at) VALUES ($1, $2, $3, $4)`,
   insertProposal: `INSERT INTO gov_proposals (digest, version, document, proposer, proposed_at, effective_at, status)
                    VALUES ($1, $2, $3, $4, $5, $6, 'pending')`,
