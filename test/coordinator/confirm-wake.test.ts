@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startAnvil } from '../helpers/anvil.ts';
 import { storeBackends } from '../helpers/db.ts';
-import { CHAIN, fixture, idem, makeIntent, submitBody } from './helpers/fixture.ts';
+import { CHAIN, fixture, makeIntent, submit } from './helpers/fixture.ts';
 
 vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 const backends = await storeBackends();
@@ -18,13 +18,7 @@ describe.each(backends)('confirmations woken by new blocks on $name', (backend) 
     });
     chain.state = 'pending';
     const intent = makeIntent();
-    const r = await c.app.inject({
-      method: 'POST',
-      url: '/v1/intents',
-      headers: idem(),
-      payload: submitBody(intent),
-    });
-    expect(r.statusCode).toBe(201);
+    expect(await submit(c, intent)).toBe(201);
     await c.worker.drain(20);
     const state = async () => (await c.intents.get(intent.id))!.state;
     expect(await state()).toBe('broadcast');
@@ -65,13 +59,7 @@ describe('the watchtower wakes the confirmation lane', () => {
       try {
         chain.state = 'pending';
         const intent = makeIntent();
-        const r = await c.app.inject({
-          method: 'POST',
-          url: '/v1/intents',
-          headers: idem(),
-          payload: submitBody(intent),
-        });
-        expect(r.statusCode).toBe(201);
+        expect(await submit(c, intent)).toBe(201);
         const state = async () => (await c.intents.get(intent.id))!.state;
         await vi.waitFor(async () => expect(await state()).toBe('broadcast'), {
           timeout: 30_000,

@@ -15,7 +15,7 @@ export interface WorkerOptions {
   lingerMs?: number;
   /**
    * While one kind's work flows in small batches, its lanes start at most one batch per this many
-   * ms (see {@link Worker.lingerFor}); default: `lingerMs` (no adaptive wait).
+   * ms (see {@link lingerFor}); default: `lingerMs` (no adaptive wait).
    */
   lingerMaxMs?: number;
   /**

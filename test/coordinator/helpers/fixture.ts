@@ -93,6 +93,17 @@ export function submitBody(intent: Intent, signer = keys.requester, as = 'svc-ba
   return { intent, signature: signer.sign(intentDigest(intent), as) };
 }
 
+/** POSTs the requester-signed intent with a fresh Idempotency-Key; returns the HTTP status. */
+export async function submit(c: Coordinator, intent: Intent): Promise<number> {
+  const r = await c.app.inject({
+    method: 'POST',
+    url: '/v1/intents',
+    headers: idem(),
+    payload: submitBody(intent),
+  });
+  return r.statusCode;
+}
+
 export function approval(
   intent: Intent,
   key: EdKey,
