@@ -16,6 +16,7 @@ import { type AppOptions, buildApp } from './http/app.ts';
 import type { AuditReader } from './http/routes/audit.ts';
 import type { DirectoryPort, GovernancePort } from './http/routes/directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
+import { Sampled } from './sampled.ts';
 import { IntentService } from './service.ts';
 import { persistEvmAlert, startWatchtowers, type WatchedChain, type WatchtowerDeps } from './watchtower.ts';
 import { type EngineDeps, JOB, WorkflowEngine } from './workflow/engine.ts';
@@ -103,6 +104,9 @@ export interface Coordinator {
  */
 const WAKE_GAP_MS = 20;
 
+/** How long one readiness answer from the co-signers is reused by `/readyz`. */
+const READINESS_TTL_MS = 1000;
+
 /** Wires stores, workflow, API and worker for one coordinator process (the composition root). */
 export async function createCoordinator(o: CoordinatorOptions): Promise<Coordinator> {
   const clock = o.clock ?? (() => new Date());
@@ -185,6 +189,18 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     clock,
     poke: workerOn ? () => worker.poke() : announce,
   });
+  // `/readyz` is unauthenticated and each co-signer's status verifies its refusal log and counts its
+  // ledger: one answer per second, shared by every caller, so probes (or anyone) calling /readyz in
+  // a loop cannot multiply that work on the co-signers.
+  const cosignersReady = new Sampled(async () => {
+    const out: Record<string, boolean> = {};
+    await Promise.all(
+      o.cosigners.map(async (c) => {
+        out[`cosigner:${c.id}`] = (await c.status()) !== undefined;
+      }),
+    );
+    return out;
+  }, READINESS_TTL_MS);
   const directory: DirectoryPort = o.directory ?? {
     principals: () => [],
     wallets: () => routes(),
@@ -204,15 +220,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
       ...(o.auditReader ? { audit: o.auditReader } : {}),
       ...(o.trustChain ? { trustChain: o.trustChain } : {}),
       clock,
-      readiness: async () => {
-        const out: Record<string, boolean> = {};
-        await Promise.all(
-          o.cosigners.map(async (c) => {
-            out[`cosigner:${c.id}`] = (await c.status()) !== undefined;
-          }),
-        );
-        return out;
-      },
+      readiness: () => cosignersReady.get(Date.now()),
     },
     { ...(o.logger ? { logger: o.logger } : {}), ...(o.http ?? {}) },
   );

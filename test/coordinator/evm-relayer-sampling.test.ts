@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { type Hex, keccak256, parseTransaction, recoverTransactionAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
-import { RelayerNonces, Sampled, signCarrier } from '../../src/coordinator/chains/evm-relayer.ts';
+import { RelayerNonces, signCarrier } from '../../src/coordinator/chains/evm-relayer.ts';
+import { Sampled } from '../../src/coordinator/sampled.ts';
 
 describe('relayer pending count sampled from the node', () => {
   it('wouldFillGap says in advance when next() would hand out a nonce below ones given', () => {

@@ -31,8 +31,9 @@ import { buildHotTransfer, buildSafeTransfer } from '../../evm/build.ts';
 import { encodeExecTransaction } from '../../evm/execute.ts';
 import type { KnownSafeTx, KnownTx } from '../../evm/known-store.ts';
 import { classifyReceipt, receiptStatuses, type TxStatus } from '../../evm/receipts.ts';
+import { Sampled } from '../sampled.ts';
 import type { ChainPort } from '../workflow/ports.ts';
-import { RelayerNonces, Sampled, signCarrier } from './evm-relayer.ts';
+import { RelayerNonces, signCarrier } from './evm-relayer.ts';
 
 export { RelayerNonces } from './evm-relayer.ts';
 

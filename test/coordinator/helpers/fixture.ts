@@ -12,6 +12,7 @@ import type { ChainPort } from '../../../src/coordinator/workflow/ports.ts';
 import { cancelDigest } from '../../../src/core/approval/actions.ts';
 import { approvalDigest } from '../../../src/core/approval/digest.ts';
 import type { Approval } from '../../../src/core/approval/signature.ts';
+import type { CosignerStatus } from '../../../src/core/auth/cosigner-api.ts';
 import type { SignatureResult, SignRequest } from '../../../src/core/auth/index.ts';
 import { PrincipalSet } from '../../../src/core/identity/principal-set.ts';
 import { type Intent, intentDigest, parseIntent } from '../../../src/core/intent/index.ts';
@@ -161,7 +162,7 @@ export class CosignerDouble implements CosignerPort {
     const intentId = (request.intent as { id: string }).id;
     return { kind: 'signed', response: { ok: true, cosigner: this.id, intentId, repeated: false, result } };
   }
-  async status() {
+  async status(): Promise<CosignerStatus | undefined> {
     return undefined;
   }
 }
