@@ -241,6 +241,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
     ...(workerOn
       ? {
           onNewBlocks: (chain: string) => {
+            engine.noteNewBlock(chain);
             void engine
               .wakeConfirms(chain)
               .then((n) => {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startAnvil } from '../helpers/anvil.ts';
 import { storeBackends } from '../helpers/db.ts';
-import { CHAIN, fixture, makeIntent, submit } from './helpers/fixture.ts';
+import { CHAIN, ChainDouble, fixture, makeIntent, submit } from './helpers/fixture.ts';
 
 vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 const backends = await storeBackends();
@@ -35,6 +35,46 @@ describe.each(backends)('confirmations woken by new blocks on $name', (backend) 
     await c.worker.drain(20);
     expect(await state()).toBe('confirmed');
     expect(await c.engine.wakeConfirms(CHAIN)).toBe(0);
+    await c.close();
+  });
+});
+
+/** TEST DOUBLE: a chain whose next receipt read is overtaken by a new block (seen by the watchtower). */
+class RacingChain extends ChainDouble {
+  duringRead?: () => void;
+  override async status() {
+    const s = this.state;
+    const hook = this.duringRead;
+    this.duringRead = undefined;
+    hook?.();
+    return s;
+  }
+}
+
+describe.each(backends)('a block that lands while a confirmation batch runs, on $name', (backend) => {
+  afterAll(() => backend.cleanup());
+
+  it('re-checks at once the intents it read as pending instead of after the poll', async () => {
+    const chain = new RacingChain();
+    const { c } = await fixture(await backend.open(), {
+      chains: new Map([[CHAIN, chain]]),
+      polling: { confirmPollMs: NEVER_MS, walletBusyPollMs: 10 },
+    });
+    chain.state = 'pending';
+    const intent = makeIntent();
+    expect(await submit(c, intent)).toBe(201);
+    await c.worker.drain(20);
+    const state = async () => (await c.intents.get(intent.id))!.state;
+    expect(await state()).toBe('broadcast');
+    // The next read reports pending, but a block holding the transaction is seen meanwhile: the
+    // wake that follows it cannot reach the claimed job.
+    chain.duringRead = () => {
+      c.engine.noteNewBlock(CHAIN);
+      chain.state = 'confirmed';
+    };
+    expect(await c.engine.wakeConfirms(CHAIN)).toBe(1);
+    await c.worker.drain(20);
+    expect(await state()).toBe('confirmed');
     await c.close();
   });
 });

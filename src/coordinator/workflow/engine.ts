@@ -103,10 +103,14 @@ export interface StepContext extends EngineDeps {
   /** Fail events for one intent (typed code, in the failure column and history). */
   failEvents(code: string, message: string, details?: Record<string, unknown>): TransitionInput[];
   wakeNextBuilds(wallets: Iterable<string>, q?: Queryable): Promise<void>;
+  /** When this process last saw a new block of `chain` (ms), if it watches that chain. */
+  lastBlockAt(chain: string): number | undefined;
 }
 
 export class WorkflowEngine {
   private readonly ctx: StepContext;
+  /** Per chain: when this process's watchtower last saw a new block (see noteNewBlock). */
+  private readonly blockSeenAt = new Map<string, number>();
 
   constructor(private readonly d: EngineDeps) {
     this.ctx = {
@@ -118,6 +122,7 @@ export class WorkflowEngine {
         { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
       ],
       wakeNextBuilds: (wallets, q) => this.wakeNextBuilds(wallets, q),
+      lastBlockAt: (chain) => this.blockSeenAt.get(chain),
     };
   }
 
@@ -210,6 +215,15 @@ export class WorkflowEngine {
          ORDER BY i.wallet, i.created_at, i.id)`,
       [list, now],
     );
+  }
+
+  /**
+   * This process's watchtower saw a new block of `chain`. A confirmation batch that was already
+   * running (its jobs claimed, so {@link wakeConfirms} cannot bring them forward) re-checks the
+   * ones still pending at once instead of after `confirmPollMs`.
+   */
+  noteNewBlock(chain: string): void {
+    this.blockSeenAt.set(chain, this.d.clock().getTime());
   }
 
   /**

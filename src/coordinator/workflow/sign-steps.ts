@@ -322,12 +322,27 @@ export async function confirmMany(ctx: StepContext, claimed: Claimed[], now: Dat
     if (!entry || !ctx.chains.get(c.rec.chain)) continue;
     pushTo(byChain, c.rec.chain, { c, txHash: (entry.content as { txHash: string }).txHash });
   }
-  const wait: StepOutcome = { kind: 'snooze', until: new Date(now.getTime() + (ctx.confirmPollMs ?? 2000)) };
+  const later: StepOutcome = { kind: 'snooze', until: new Date(now.getTime() + (ctx.confirmPollMs ?? 2000)) };
+  const pending: { jobId: string; chainId: string; readAt: number }[] = [];
+  // Decided last, just before the worker settles them: a block seen since its read began may hold
+  // what it reported pending, and that block's wake could not reach these claimed jobs, so they
+  // look again at once rather than after the poll.
+  const settlePending = () => {
+    for (const p of pending)
+      out.set(
+        p.jobId,
+        (ctx.lastBlockAt(p.chainId) ?? Number.NEGATIVE_INFINITY) >= p.readAt
+          ? { kind: 'snooze', until: ctx.clock() }
+          : later,
+      );
+    return out;
+  };
   const moves: TransitionItem[] = [];
   const alerts: Parameters<typeof ctx.alerts.raise>[0][] = [];
   for (const [chainId, list] of byChain) {
     const chain = ctx.chains.get(chainId)!;
     const hashes = list.map((l) => l.txHash);
+    const readAt = ctx.clock().getTime();
     const status = chain.statusMany
       ? await chain.statusMany(hashes).catch(() => new Map<string, 'pending'>())
       : new Map(
@@ -337,7 +352,7 @@ export async function confirmMany(ctx: StepContext, claimed: Claimed[], now: Dat
         );
     for (const { c, txHash } of list) {
       const s = status.get(txHash) ?? 'pending';
-      if (s === 'pending') out.set(c.job.id, wait);
+      if (s === 'pending') pending.push({ jobId: c.job.id, chainId, readAt });
       else if (s === 'confirmed')
         moves.push({
           id: c.rec.id,
@@ -358,12 +373,12 @@ export async function confirmMany(ctx: StepContext, claimed: Claimed[], now: Dat
       }
     }
   }
-  if (moves.length === 0) return out;
+  if (moves.length === 0) return settlePending();
   await ctx.db.transaction(async (tx) => {
     for (const a of alerts) await ctx.alerts.raise(a, now, tx);
     await ctx.batch.transitionManyInTx(tx, moves, now, undefined, 'refusals');
   });
   const moved = new Set(moves.map((m) => m.id));
   await ctx.wakeNextBuilds(live.filter((c) => moved.has(c.rec.id)).map((c) => c.rec.wallet));
-  return out;
+  return settlePending();
 }
