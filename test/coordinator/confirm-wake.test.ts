@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { Db } from '../../src/store/db.ts';
 import { startAnvil } from '../helpers/anvil.ts';
 import { storeBackends } from '../helpers/db.ts';
 import { CHAIN, ChainDouble, fixture, makeIntent, submit } from './helpers/fixture.ts';
@@ -9,19 +10,29 @@ const backends = await storeBackends();
 /** Ten minutes: a confirmation that happens within a test was woken, not re-polled. */
 const NEVER_MS = 600_000;
 
+/**
+ * A coordinator whose confirmation re-check is ten minutes away, and one intent driven to
+ * `broadcast` with its first check done (the chain reported it pending).
+ */
+async function broadcastOne(db: Db, chain: ChainDouble = new ChainDouble()) {
+  const { c } = await fixture(db, {
+    chains: new Map([[CHAIN, chain]]),
+    polling: { confirmPollMs: NEVER_MS, walletBusyPollMs: 10 },
+  });
+  chain.state = 'pending';
+  const intent = makeIntent();
+  expect(await submit(c, intent)).toBe(201);
+  await c.worker.drain(20);
+  const state = async () => (await c.intents.get(intent.id))!.state;
+  expect(await state()).toBe('broadcast');
+  return { c, chain, state };
+}
+
 describe.each(backends)('confirmations woken by new blocks on $name', (backend) => {
   afterAll(() => backend.cleanup());
 
   it("wakeConfirms brings forward only the chain's snoozed confirmation checks", async () => {
-    const { c, chain } = await fixture(await backend.open(), {
-      polling: { confirmPollMs: NEVER_MS, walletBusyPollMs: 10 },
-    });
-    chain.state = 'pending';
-    const intent = makeIntent();
-    expect(await submit(c, intent)).toBe(201);
-    await c.worker.drain(20);
-    const state = async () => (await c.intents.get(intent.id))!.state;
-    expect(await state()).toBe('broadcast');
+    const { c, chain, state } = await broadcastOne(await backend.open());
     // Mined now, but its check is snoozed for ten minutes: nothing runs.
     chain.state = 'confirmed';
     expect(await c.worker.drain(20)).toBe(0);
@@ -56,16 +67,7 @@ describe.each(backends)('a block that lands while a confirmation batch runs, on 
 
   it('re-checks at once the intents it read as pending instead of after the poll', async () => {
     const chain = new RacingChain();
-    const { c } = await fixture(await backend.open(), {
-      chains: new Map([[CHAIN, chain]]),
-      polling: { confirmPollMs: NEVER_MS, walletBusyPollMs: 10 },
-    });
-    chain.state = 'pending';
-    const intent = makeIntent();
-    expect(await submit(c, intent)).toBe(201);
-    await c.worker.drain(20);
-    const state = async () => (await c.intents.get(intent.id))!.state;
-    expect(await state()).toBe('broadcast');
+    const { c, state } = await broadcastOne(await backend.open(), chain);
     // The next read reports pending, but a block holding the transaction is seen meanwhile: the
     // wake that follows it cannot reach the claimed job.
     chain.duringRead = () => {
