@@ -268,6 +268,7 @@ export class JobQueue {
   }
 }
 
+// `filter` is one of the two constant texts below, never data: every value is a bound parameter.
 const claimSql = (filter: string) =>
   `UPDATE wf_jobs SET attempts = attempts + 1, lease = lease + 1, locked_by = $1, locked_until = $2, updated_at = $3
    WHERE id IN (
