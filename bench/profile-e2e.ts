@@ -5,6 +5,9 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test SAFES=300 TOTAL=300 RATE=300 \
 //     node --import tsx bench/profile-e2e.ts [out-dir]
 //
+// It prints W0 (load starts), WS (last submit answered) and W1 (all final) on the monotonic clock
+// in µs, the clock the profiles' sample times use: keep only the samples of the run, not start-up.
+//
 // Where the numbers come from for docs/coordinator.md "Bench"; `npm run bench -- --only e2e` is
 // the measurement, this only says where the time goes.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -59,6 +62,7 @@ if (inherited === undefined) delete process.env.NODE_OPTIONS;
 else process.env.NODE_OPTIONS = inherited;
 
 const api = new ApiClient(dep.setup.coordinatorUrl);
+const w0 = process.hrtime.bigint() / 1000n;
 const t0 = performance.now();
 const pending: Promise<unknown>[] = [];
 const ids: string[] = [];
@@ -72,6 +76,7 @@ for (let i = 0; i < total; i++) {
   );
 }
 await Promise.all(pending);
+const wSubmitted = process.hrtime.bigint() / 1000n;
 for (;;) {
   const last = await Promise.all(
     ids.slice(-20).map(async (id) => (await api.get(`/v1/intents/${id}`)).json.state),
@@ -79,6 +84,7 @@ for (;;) {
   if (last.every((s) => s === 'confirmed' || s === 'failed')) break;
   await new Promise((r) => setTimeout(r, 500));
 }
+console.log(`W0=${w0} WS=${wSubmitted} W1=${process.hrtime.bigint() / 1000n}`);
 console.log(
   `${total} intents submitted → final in ${((performance.now() - t0) / 1000).toFixed(1)} s; profiles in ${out}`,
 );

@@ -53,6 +53,8 @@ export const coordinatorConfigSchema = z
               .regex(/^[a-z_][a-z0-9_]{0,62}$/)
               .optional(),
             poolSize: z.number().int().min(1).max(200).optional(),
+            /** Named prepared statements (default true); false behind PgBouncer in transaction mode. */
+            prepare: z.boolean().optional(),
           })
           .strict()
           .optional(),

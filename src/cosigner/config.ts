@@ -32,7 +32,15 @@ export const cosignerConfigSchema = z
         /** PGlite data directory (default store). */
         pgliteDir: z.string().optional(),
         /** or PostgreSQL: connection string from env/file, and a schema of its own. */
-        postgres: z.object({ url: secret, schema: z.string().optional() }).strict().optional(),
+        postgres: z
+          .object({
+            url: secret,
+            schema: z.string().optional(),
+            /** Named prepared statements (default true); false behind PgBouncer in transaction mode. */
+            prepare: z.boolean().optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .refine(

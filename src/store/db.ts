@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The one storage interface Custos code talks to. Two implementations: PostgreSQL through `pg`
  * (production, several processes on one database) and embedded PGlite (the default for a newcomer,
@@ -43,24 +45,51 @@ export const LOCKS = {
   auditAppend: 0x4355_5354_4f53_0002n,
 } as const;
 
-const named = new Map<string, string>();
-const names = new Set<string>();
-
 /**
- * Marks a hot statement to be sent as a named prepared statement on PostgreSQL: each pooled
- * connection parses and plans it once, later executions only bind (about half the server CPU of a
- * large CTE on every call). Returns `sql` unchanged; PGlite ignores the mark. One name, one text.
+ * PostgreSQL prepared-statement names, one per statement text, per pool. Every parameterised
+ * statement Custos sends is a constant text with bound values (see the top of this file), so the
+ * set of texts is small and fixed: each pooled connection parses and plans a text once and later
+ * executions only bind and execute. On the workflow's batch statements (multi-row `unnest`
+ * writes, CTEs) parse and plan were most of PostgreSQL's CPU per withdrawal at a steady rate.
+ *
+ * Two guards: past `max` distinct texts, statements go unnamed (a connection keeps every statement
+ * it prepared, so a text built from varying pieces must not grow that without bound); and a text
+ * whose cached plan the server refuses after a schema change ("cached plan must not change result
+ * type", e.g. a column added under a running `SELECT *`) is sent unnamed from then on.
  */
-export function preparedStatement(name: string, sql: string): string {
-  if (names.has(name) && named.get(sql) !== name) {
-    throw new Error(`prepared statement name ${name} is already used for another statement`);
+export class StatementNames {
+  private readonly names = new Map<string, string>();
+  private readonly unnamed = new Set<string>();
+
+  constructor(private readonly max = 1000) {}
+
+  /** The name to prepare `sql` under, or undefined to send it unnamed. */
+  nameFor(sql: string): string | undefined {
+    const hit = this.names.get(sql);
+    if (hit) return hit;
+    if (this.unnamed.has(sql) || this.names.size >= this.max) return undefined;
+    const name = `custos_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    this.names.set(sql, name);
+    return name;
   }
-  named.set(sql, name);
-  names.add(name);
-  return sql;
+
+  /** From now on `sql` goes unnamed (its prepared plan was refused). */
+  stopNaming(sql: string): void {
+    this.names.delete(sql);
+    this.unnamed.add(sql);
+  }
+
+  get size(): number {
+    return this.names.size;
+  }
 }
 
-/** The prepared-statement name registered for `sql`, if any (see {@link preparedStatement}). */
-export function preparedName(sql: string): string | undefined {
-  return named.get(sql);
+/** PostgreSQL refused a prepared statement whose result columns changed under it (SQLSTATE 0A000). */
+export function isStalePreparedPlan(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  return (
+    err?.code === '0A000' &&
+    typeof err.message === 'string' &&
+    err.message.includes('cached plan must not change result type')
+  );
 }

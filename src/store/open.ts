@@ -11,6 +11,8 @@ export interface OpenDbOptions {
   schema?: string;
   /** PostgreSQL connection pool size (default: see openPostgres). */
   poolSize?: number;
+  /** PostgreSQL: named prepared statements (default true; see openPostgres). */
+  prepare?: boolean;
   migrate?: boolean;
 }
 
@@ -21,6 +23,7 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
         connectionString: options.databaseUrl,
         schema: options.schema,
         ...(options.poolSize ? { max: options.poolSize } : {}),
+        ...(options.prepare === false ? { prepare: false } : {}),
       })
     : await openPglite({ dataDir: options.dataDir });
   if (options.migrate !== false) {

@@ -1,6 +1,13 @@
 import pg from 'pg';
 import { CustosError } from '../core/errors/base.ts';
-import { CHANNEL_RE, type Db, preparedName, type Queryable, type QueryResult } from './db.ts';
+import {
+  CHANNEL_RE,
+  type Db,
+  isStalePreparedPlan,
+  type Queryable,
+  type QueryResult,
+  StatementNames,
+} from './db.ts';
 
 // int8 (bigint) columns come back as strings by default; keep them exact as bigint-safe strings.
 // numeric too. Callers convert with BigInt() where they need arithmetic.
@@ -21,6 +28,12 @@ export interface PostgresOptions {
    */
   max?: number;
   statementTimeoutMs?: number;
+  /**
+   * Send parameterised statements as named prepared statements (default true; see
+   * StatementNames). Off only behind a pooler that does not keep a session per client
+   * (PgBouncer in transaction mode before 1.21).
+   */
+  prepare?: boolean;
 }
 
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -52,19 +65,27 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     // Identifier validated above; CREATE SCHEMA takes no bind parameters.
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   }
-  const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
+  const statements = options.prepare === false ? undefined : new StatementNames();
+  const wrap = (c: pg.Pool | pg.PoolClient, inTransaction: boolean): Queryable => ({
     async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-      const name = preparedName(sql);
-      const r = name
-        ? await c.query({ name, text: sql, values: params as unknown[] })
-        : await c.query(sql, params as unknown[]);
-      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+      const values = params as unknown[];
+      const name = statements?.nameFor(sql);
+      if (!name) return result<R>(await c.query(sql, values));
+      try {
+        return result<R>(await c.query({ name, text: sql, values }));
+      } catch (e) {
+        if (!isStalePreparedPlan(e)) throw e;
+        statements!.stopNaming(sql);
+        // Inside a transaction the error has aborted it: the caller's retry runs it unnamed.
+        if (inTransaction) throw e;
+        return result<R>(await c.query(sql, values));
+      }
     },
     async exec(sql: string): Promise<void> {
       await c.query(sql);
     },
   });
-  const base = wrap(pool);
+  const base = wrap(pool, false);
   return {
     kind: 'postgres',
     query: base.query,
@@ -73,7 +94,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const out = await fn(wrap(client));
+        const out = await fn(wrap(client, true));
         await client.query('COMMIT');
         return out;
       } catch (e) {
@@ -105,6 +126,10 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
       };
     },
   };
+}
+
+function result<R>(r: pg.QueryResult): QueryResult<R> {
+  return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
 }
 
 /** Drops a schema created by {@link openPostgres} (tests clean up after themselves). */

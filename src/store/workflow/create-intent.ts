@@ -1,5 +1,5 @@
 import { fail, ok, type Result } from '../../core/errors/base.ts';
-import { type Db, preparedStatement, type Queryable } from '../db.ts';
+import type { Db, Queryable } from '../db.ts';
 import type { AuditEntryInput, StagedAuditRows } from './audit-port.ts';
 import type { IntentRecord, NewIntent } from './intents.ts';
 import type { EnqueueInput } from './queue.ts';
@@ -56,9 +56,7 @@ export interface NewKeyRecord {
  * idempotency_keys) and 0003 (audit_inbox); `enqueueInTx` and `insertHistory` write the same rows
  * for the multi-statement path.
  */
-const CREATE_WITH_KEY = preparedStatement(
-  'custos_create_intent_with_key',
-  `WITH i AS (
+const CREATE_WITH_KEY = `WITH i AS (
     INSERT INTO wf_intents (id, digest, intent_json, signature, requested_by, wallet, chain, state,
       version, expires_at, created_at, updated_at)
     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, 'requested', 0, $8, $9, $9)
@@ -81,8 +79,7 @@ const CREATE_WITH_KEY = preparedStatement(
     INSERT INTO idempotency_keys (principal, key, method, path, request_hash, status_code, response,
       lease_until, created_at)
     SELECT $20, $21, $22, $23, $24, $25, $26::jsonb, $27, $9 FROM i)
-  SELECT count(*)::int AS n FROM i`,
-);
+  SELECT count(*)::int AS n FROM i`;
 
 /** PostgreSQL unique_violation on the Idempotency-Key primary key (pg and PGlite both carry it). */
 export function isKeyTaken(e: unknown): boolean {
