@@ -2,7 +2,6 @@ import type { TxPayload } from '../../core/auth/index.ts';
 import type { Queryable } from '../../store/db.ts';
 import type { IntentRecord } from '../../store/workflow/intents.ts';
 import type { TransitionItem } from '../../store/workflow/intents-batch.ts';
-import type { Job } from '../../store/workflow/queue.ts';
 import {
   type Claimed,
   intentOf,
@@ -12,6 +11,7 @@ import {
   type StepContext,
   type StepOutcome,
   SYSTEM,
+  stepTransaction,
   UNSIGNED,
 } from './engine.ts';
 
@@ -99,8 +99,7 @@ export async function buildMany(
   // Cheap look first, without a transaction: most waiters stop here.
   let candidates = await freeOf(ctx.db, [...byWallet.values()], out, busyWait);
   if (candidates.length === 0) return out;
-  const handoffs: Job[] = [];
-  await ctx.db.transaction(async (tx) => {
+  await stepTransaction(ctx, async (tx, handoffs) => {
     // Never block a pooled connection on another build of a wallet: one that is building right
     // now will hold the slot when it commits, so look again shortly.
     const { rows: locks } = await tx.query<{ wallet: string; ok: boolean }>(
@@ -158,8 +157,8 @@ export async function buildMany(
       });
     });
     await ctx.batch.transitionManyInTx(tx, moves, now, handoffs, 'refusals');
+    return moves.map((m) => m.id);
   });
-  for (const j of handoffs) ctx.handoffs.push(j);
   return out;
 }
 

@@ -13,7 +13,12 @@ import {
 } from '../../store/workflow/intents.ts';
 import { IntentBatch, type TransitionItem } from '../../store/workflow/intents-batch.ts';
 import { type Outbox, OutboxBatch, type OutboxView } from '../../store/workflow/outbox.ts';
-import type { EnqueueInput, Job, JobOutcome } from '../../store/workflow/queue.ts';
+import {
+  completeManyInTx,
+  type EnqueueInput,
+  type Job,
+  type JobOutcome,
+} from '../../store/workflow/queue.ts';
 import type { CosignerPort } from '../cosigner-client.ts';
 import { buildMany } from './build-step.ts';
 import type { ChainPort, PolicyPort, WalletRoute, WorkflowDecision, WorkflowMetrics } from './ports.ts';
@@ -86,10 +91,14 @@ export interface Fold {
   until: Date;
 }
 
-/** A batch's outcomes by job id, and the next jobs it inserted claimed for its worker. */
+/**
+ * A batch's outcomes by job id, the next jobs it inserted claimed for its worker, and the jobs it
+ * already marked done in its own transaction (the worker does not settle those again).
+ */
 export interface BatchRun {
   outcomes: Map<string, StepOutcome>;
   handoffs: Job[];
+  completed: Set<string>;
 }
 
 /** Everything the step functions share: deps plus the batch stores. */
@@ -100,6 +109,10 @@ export interface StepContext extends EngineDeps {
   fold?: Fold;
   /** Next jobs inserted claimed for this worker, added once their transaction committed. */
   handoffs: Job[];
+  /** This batch's job of each intent (by intent id). */
+  jobOf: Map<string, Job>;
+  /** Jobs marked done in a step transaction that committed (see {@link stepTransaction}). */
+  completed: Set<string>;
   /** Fail events for one intent (typed code, in the failure column and history). */
   failEvents(code: string, message: string, details?: Record<string, unknown>): TransitionInput[];
   wakeNextBuilds(wallets: Iterable<string>, q?: Queryable): Promise<void>;
@@ -118,6 +131,8 @@ export class WorkflowEngine {
       batch: new IntentBatch(d.audit),
       outboxes: new OutboxBatch(d.db),
       handoffs: [],
+      jobOf: new Map(),
+      completed: new Set(),
       failEvents: (code, message, details) => [
         { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
       ],
@@ -142,15 +157,23 @@ export class WorkflowEngine {
    * claim statement and a queue round trip fewer per step, the same durable job either way.
    */
   async runBatch(kind: string, jobs: readonly Job[], fold?: Fold): Promise<BatchRun> {
-    const ctx: StepContext = { ...this.ctx, handoffs: [], ...(fold ? { fold } : {}) };
+    const ctx: StepContext = {
+      ...this.ctx,
+      handoffs: [],
+      jobOf: new Map(),
+      completed: new Set(),
+      ...(fold ? { fold } : {}),
+    };
     const out = new Map<string, StepOutcome>();
-    const run = { outcomes: out, handoffs: ctx.handoffs };
+    const run: BatchRun = { outcomes: out, handoffs: ctx.handoffs, completed: ctx.completed };
     const recs = await this.load(jobs.map((j) => String(j.payload.intentId)));
     const claimed: Claimed[] = [];
     for (const job of jobs) {
       const rec = recs.get(String(job.payload.intentId));
-      if (rec) claimed.push({ job, rec });
-      else out.set(job.id, DONE);
+      if (rec) {
+        claimed.push({ job, rec });
+        ctx.jobOf.set(rec.id, job);
+      } else out.set(job.id, DONE);
     }
     if (claimed.length === 0) return run;
     const now = this.d.clock();
@@ -359,21 +382,41 @@ export const nextJob = (fold: Fold | undefined, job: EnqueueInput): EnqueueInput
   fold ? { ...job, claim: fold } : job;
 
 /**
- * The batch's transitions in one transaction; the next jobs inserted claimed for the worker join
- * the batch's handoffs once the transaction committed (never a job that a rollback undid).
+ * A step's closing transaction. `write` records the batch's effects and transitions (next jobs
+ * inserted claimed for this worker go to `handoffs`) and returns the intents whose step is over;
+ * their jobs are marked done in the same transaction, not in a statement and commit of their own
+ * afterwards. Once it committed, and only then (never a job a rollback undid), the handoffs and
+ * completed jobs join the batch's run.
  */
+export async function stepTransaction(
+  ctx: StepContext,
+  write: (tx: Queryable, handoffs: Job[]) => Promise<Iterable<string>>,
+): Promise<void> {
+  const handoffs: Job[] = [];
+  let done: string[] = [];
+  await ctx.db.transaction(async (tx) => {
+    const finished = [...(await write(tx, handoffs))];
+    const jobs = finished.flatMap((id) => {
+      const job = ctx.jobOf.get(id);
+      return job ? [job] : [];
+    });
+    done = await completeManyInTx(tx, jobs, ctx.clock());
+  });
+  for (const j of handoffs) ctx.handoffs.push(j);
+  for (const id of done) ctx.completed.add(id);
+}
+
+/** The batch's transitions in one step transaction (see {@link stepTransaction}). */
 export async function transitionAndHandOff(
   ctx: StepContext,
   items: TransitionItem[],
   now: Date,
-  also?: (tx: Queryable) => Promise<void>,
 ): Promise<Map<string, TransitionResult>> {
-  const claimed: Job[] = [];
-  const r = await ctx.db.transaction(async (tx) => {
-    await also?.(tx);
-    return ctx.batch.transitionManyInTx(tx, items, now, claimed, 'refusals');
+  let r = new Map<string, TransitionResult>();
+  await stepTransaction(ctx, async (tx, handoffs) => {
+    r = await ctx.batch.transitionManyInTx(tx, items, now, handoffs, 'refusals');
+    return items.map((i) => i.id);
   });
-  for (const j of claimed) ctx.handoffs.push(j);
   return r;
 }
 

@@ -2,7 +2,7 @@ import type { SignatureResult, SignRequest, TxPayload } from '../../core/auth/in
 import { pushTo } from '../../core/collections.ts';
 import type { TransitionItem } from '../../store/workflow/intents-batch.ts';
 import type { OutboxItem } from '../../store/workflow/outbox.ts';
-import { enqueueManyInTx, type Job } from '../../store/workflow/queue.ts';
+import { enqueueManyInTx } from '../../store/workflow/queue.ts';
 import type { SignOutcome } from '../cosigner-client.ts';
 import {
   type Claimed,
@@ -12,6 +12,7 @@ import {
   type StepContext,
   type StepOutcome,
   SYSTEM,
+  stepTransaction,
   UNSIGNED,
 } from './engine.ts';
 
@@ -153,8 +154,7 @@ export async function signMany(ctx: StepContext, claimed: Claimed[], now: Date):
   }
   for (const [id, r] of refused) fails.push({ id, events: ctx.failEvents(r.code, r.message, r.details) });
   const failedIds = new Set(fails.map((f) => f.id));
-  const handoffs: Job[] = [];
-  await ctx.db.transaction(async (tx) => {
+  await stepTransaction(ctx, async (tx, handoffs) => {
     await ctx.outboxes.settleMany(settles, later, tx);
     for (const a of alerts) await ctx.alerts.raise(a, later, tx);
     const { rows } = await tx.query<{ intent_id: string; n: string | number }>(
@@ -187,8 +187,10 @@ export async function signMany(ctx: StepContext, claimed: Claimed[], now: Date):
       });
     }
     await ctx.batch.transitionManyInTx(tx, moves, later, handoffs, 'refusals');
+    // Their steps are over (one refused, or enough signatures): a co-signer still down for one
+    // that reached its threshold is no reason to run the step again.
+    return moves.map((m) => m.id);
   });
-  for (const j of handoffs) ctx.handoffs.push(j);
   if (fails.length > 0)
     await ctx.wakeNextBuilds(live.filter((c) => failedIds.has(c.rec.id)).map((c) => c.rec.wallet));
   for (const c of live) {
@@ -290,7 +292,7 @@ export async function broadcastMany(ctx: StepContext, claimed: Claimed[], now: D
   const confirmIds = live
     .filter((c) => !out.has(c.job.id) && !fails.some((f) => f.id === c.rec.id))
     .map((c) => c.rec.id);
-  await ctx.db.transaction(async (tx) => {
+  await stepTransaction(ctx, async (tx) => {
     await ctx.outboxes.settleMany(sent, ctx.clock(), tx);
     await enqueueManyInTx(
       tx,
@@ -302,6 +304,7 @@ export async function broadcastMany(ctx: StepContext, claimed: Claimed[], now: D
       })),
       now,
     );
+    return confirmIds;
   });
   return out;
 }
@@ -374,9 +377,10 @@ export async function confirmMany(ctx: StepContext, claimed: Claimed[], now: Dat
     }
   }
   if (moves.length === 0) return settlePending();
-  await ctx.db.transaction(async (tx) => {
+  await stepTransaction(ctx, async (tx) => {
     for (const a of alerts) await ctx.alerts.raise(a, now, tx);
     await ctx.batch.transitionManyInTx(tx, moves, now, undefined, 'refusals');
+    return moves.map((m) => m.id);
   });
   const moved = new Set(moves.map((m) => m.id));
   await ctx.wakeNextBuilds(live.filter((c) => moved.has(c.rec.id)).map((c) => c.rec.wallet));

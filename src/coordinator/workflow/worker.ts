@@ -193,14 +193,15 @@ export class Worker {
       run = {
         outcomes: new Map(jobs.map((j) => [j.id, { kind: 'retry', code: 'STEP_ERROR', message }])),
         handoffs: [],
+        completed: new Set(),
       };
     }
     const { outcomes } = run;
     for (const j of run.handoffs) pushTo(this.handoffs, j.kind, j);
-    const settled = jobs.map((job) => ({
-      job,
-      outcome: outcomes.get(job.id) ?? ({ kind: 'done' } as const),
-    }));
+    // Jobs the step already marked done in its own transaction are not settled again.
+    const settled = jobs
+      .filter((job) => !run.completed.has(job.id))
+      .map((job) => ({ job, outcome: outcomes.get(job.id) ?? ({ kind: 'done' } as const) }));
     try {
       await this.queue.settleMany(settled, this.o.clock());
     } catch (e) {

@@ -101,6 +101,24 @@ export async function enqueueManyInTx(
   return claims ? rows.filter((r) => r.locked_by !== null).map(toJob) : [];
 }
 
+/**
+ * Marks many claimed jobs done inside the caller's transaction: the step's own, so the jobs
+ * complete with the transitions they caused (one statement and one commit fewer per batch than
+ * settling them afterwards). Same fencing as JobQueue.complete: a job whose lease was lost
+ * meanwhile is left alone. Returns the ids it marked.
+ */
+export async function completeManyInTx(tx: Queryable, jobs: readonly Job[], now: Date): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  const { rows } = await tx.query<{ id: string | number }>(
+    `UPDATE wf_jobs AS j SET status = 'done', locked_by = NULL, locked_until = NULL, updated_at = $3
+     FROM unnest($1::bigint[], $2::int[]) AS u(id, lease)
+     WHERE j.id = u.id AND j.lease = u.lease AND j.status = 'queued'
+     RETURNING j.id`,
+    [jobs.map((j) => j.id), jobs.map((j) => j.lease), now.toISOString()],
+  );
+  return rows.map((r) => String(r.id));
+}
+
 /** What became of a claimed job (see JobQueue.settleMany). */
 export type JobOutcome =
   | { kind: 'done' }
