@@ -107,8 +107,28 @@ export async function verifyRefusalLog(
   db: Queryable,
 ): Promise<Result<{ count: number; head: string }, RefusalLogCode>> {
   const { rows } = await db.query<Row>('SELECT * FROM cosigner_refusals ORDER BY seq');
-  let prev = GENESIS_HASH;
-  let expectSeq = 1;
+  return chainResult(replay(rows, 1, GENESIS_HASH));
+}
+
+const chainResult = (
+  r: Result<Replayed, RefusalLogCode>,
+): Result<{ count: number; head: string }, RefusalLogCode> =>
+  r.ok ? ok({ count: r.value.count, head: r.value.head }) : r;
+
+/** A replayed chain: its length, its head, and the hash the head links to. */
+interface Replayed {
+  count: number;
+  head: string;
+  beforeHead: string;
+}
+
+/** Checks `rows` as the chain's entries from `expectSeq` on, linked to `prev`. */
+function replay(
+  rows: readonly Row[],
+  expectSeq: number,
+  prev: string,
+): Result<Replayed, RefusalLogCode> {
+  let beforeHead = GENESIS_HASH;
   for (const r of rows) {
     const seq = Number(r.seq);
     if (seq !== expectSeq)
@@ -125,8 +145,52 @@ export async function verifyRefusalLog(
     };
     if (refusalHash(prev, entry) !== r.hash)
       return fail('REFUSAL_LOG_HASH', 'refusal log entry altered', { seq });
+    beforeHead = prev;
     prev = r.hash;
     expectSeq++;
   }
-  return ok({ count: rows.length, head: prev });
+  return ok({ count: expectSeq - 1, head: prev, beforeHead });
+}
+
+/**
+ * The refusal log's verification for `GET /v1/status`, without replaying the whole chain on every
+ * call: the log only grows, so after one full replay each call reads and checks the entries
+ * appended since (linked to the head it verified), and re-reads that head entry, whose hash must be
+ * unchanged — a truncated tail or an edited head fails at once. An entry edited further back is
+ * caught by the full replay that runs again every `fullEveryMs` (default 10 min) and after any
+ * failure. Per call: O(new entries), not O(all refusals ever), which an authenticated caller could
+ * otherwise make the co-signer spend its CPU on (every refusal adds a hash and a JCS encoding).
+ */
+export class RefusalLogVerifier {
+  private verified: (Replayed & { at: number }) | undefined;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly fullEveryMs = 600_000,
+  ) {}
+
+  async verify(db: Queryable): Promise<Result<{ count: number; head: string }, RefusalLogCode>> {
+    const v = this.verified;
+    const nowMs = this.now();
+    if (!v || v.count === 0 || nowMs - v.at >= this.fullEveryMs) {
+      const { rows } = await db.query<Row>('SELECT * FROM cosigner_refusals ORDER BY seq');
+      const full = replay(rows, 1, GENESIS_HASH);
+      this.verified = full.ok ? { ...full.value, at: nowMs } : undefined;
+      return chainResult(full);
+    }
+    // From the verified head on: the head itself (still there, same hash, same content, same link)
+    // and what follows it.
+    const { rows } = await db.query<Row>('SELECT * FROM cosigner_refusals WHERE seq >= $1 ORDER BY seq', [
+      v.count,
+    ]);
+    const head = rows[0];
+    let r: Result<Replayed, RefusalLogCode>;
+    if (!head || Number(head.seq) !== v.count)
+      r = fail('REFUSAL_LOG_GAP', 'refusal log lost verified entries', { seq: v.count });
+    else if (head.hash !== v.head)
+      r = fail('REFUSAL_LOG_HASH', 'refusal log entry altered', { seq: v.count });
+    else r = replay(rows, v.count, v.beforeHead);
+    this.verified = r.ok ? { ...r.value, at: v.at } : undefined;
+    return chainResult(r);
+  }
 }

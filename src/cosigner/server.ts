@@ -5,7 +5,7 @@ import { verifySignedRequest } from '../core/auth/request.ts';
 import { ledgerCount, recordNonce } from './ledger.ts';
 import { handleSign, type PipelineDeps, unauthenticatedRefusals } from './pipeline.ts';
 import { handleSignBatch } from './pipeline-batch.ts';
-import { verifyRefusalLog } from './refusal-log.ts';
+import { RefusalLogVerifier } from './refusal-log.ts';
 
 /**
  * The co-signer's narrow HTTP API: `POST /v1/sign`, `POST /v1/sign-batch` and `GET /v1/status`, nothing else (no admin
@@ -28,6 +28,7 @@ export function buildServer(
         })
       : Fastify({ logger: opts.logger ?? false, bodyLimit: MAX_BODY_BYTES })
   ) as FastifyInstance;
+  const refusals = new RefusalLogVerifier(deps.now);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -54,7 +55,7 @@ export function buildServer(
     if (!(await recordNonce(deps.db, auth.value.keyId, auth.value.nonce, nowMs)))
       return refuse('AUTH_REPLAY', 'request nonce already used');
     const trust = deps.trust();
-    const log = await verifyRefusalLog(deps.db);
+    const log = await refusals.verify(deps.db);
     const status: CosignerStatus = {
       ok: true,
       cosigner: deps.cosignerId,
