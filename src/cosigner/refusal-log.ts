@@ -123,11 +123,7 @@ interface Replayed {
 }
 
 /** Checks `rows` as the chain's entries from `expectSeq` on, linked to `prev`. */
-function replay(
-  rows: readonly Row[],
-  expectSeq: number,
-  prev: string,
-): Result<Replayed, RefusalLogCode> {
+function replay(rows: readonly Row[], expectSeq: number, prev: string): Result<Replayed, RefusalLogCode> {
   let beforeHead = GENESIS_HASH;
   for (const r of rows) {
     const seq = Number(r.seq);
