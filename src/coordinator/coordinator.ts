@@ -103,6 +103,16 @@ export interface Coordinator {
  * of a burst waits at most this long more (workflow lanes linger 10 ms after a wake anyway).
  */
 const WAKE_GAP_MS = 20;
+/**
+ * The work announcement. A NOTIFY gives its transaction an XID and a commit record, and with
+ * `synchronous_commit` on that commit waited for a WAL flush of its own: about half a flush per
+ * submit at 100/s, queued with every other commit's. A wake-up hint needs no durability (workers
+ * poll anyway, and a lost notification is only a later claim), so its one-statement transaction
+ * commits without waiting for the flush (`set_config(..., true)`: this transaction only). It is
+ * always sent on its own, never inside another transaction, whose commit it would make
+ * asynchronous too.
+ */
+export const WAKE_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
 
 /** How long one readiness answer from the co-signers is reused by `/readyz`. */
 const READINESS_TTL_MS = 1000;
@@ -153,7 +163,7 @@ export async function createCoordinator(o: CoordinatorOptions): Promise<Coordina
           wakeTimer = undefined;
           last = performance.now();
           o.db
-            .query('SELECT pg_notify($1, $2)', [wake, ''])
+            .query(WAKE_SQL, [wake, ''])
             .catch((e) => o.logger?.warn({ err: e }, 'work announcement failed'));
         };
         return () => {

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { WAKE_SQL } from '../../src/coordinator/coordinator.ts';
 import type { Db } from '../../src/store/db.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import { countingDb } from '../helpers/counting-db.ts';
@@ -71,6 +72,30 @@ describe.each(backends.filter((b) => b.name === 'postgres'))(
       await api.c.close();
       await flow.c.close();
       await flowDb.close();
+    });
+
+    // A wake-up hint needs no durability: its transaction must not wait for a WAL flush of its own
+    // (a NOTIFY's commit did, queued with every submit's), and the setting must not outlive it on
+    // the pooled connection, whose next transaction may be a submit that must be durable.
+    it('an announcement commits without waiting for a flush, and only that transaction', async () => {
+      await backend.open();
+      const db = await openPostgres({ connectionString: DATABASE_URL, schema: backend.lastSchema, max: 1 });
+      try {
+        const channel = `custos_hint_${backend.lastSchema}`;
+        let heard = 0;
+        const stop = await db.listen!(channel, () => heard++);
+        const { rows } = await db.query<{ set_config: string }>(WAKE_SQL, [channel, '']);
+        expect(rows[0]!.set_config).toBe('off');
+        const after = await db.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+        expect(after.rows[0]!.synchronous_commit).toBe('on');
+        await db.query(WAKE_SQL, [channel, '']);
+        const deadline = Date.now() + 5000;
+        while (heard < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        expect(heard).toBe(2);
+        await stop();
+      } finally {
+        await db.close();
+      }
     });
   },
 );
