@@ -99,6 +99,25 @@ describe.each(backends)('staged audit entries on $name', (backend) => {
     await log.stopSealer();
   });
 
+  it('stages in a steady stream are sealed in rounds at most every 100 ms, not one round per stage', async () => {
+    const db = await backend.open();
+    const log = new AuditLog(db, { now: testClock() });
+    const rounds = vi.spyOn(log, 'sealPending');
+    // 40 stages over ~400 ms (one per ~10 ms, like transition batches at a steady rate).
+    const t0 = performance.now();
+    for (let i = 0; i < 40; i++) {
+      await db.transaction((tx) => log.stageInTx(tx, [sampleEntry(i)]));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const elapsed = performance.now() - t0;
+    await vi.waitFor(async () => expect(await staged(db)).toBe(0), { timeout: 30_000, interval: 20 });
+    expect(await chainSubjects(db)).toHaveLength(40);
+    // Paced by the stages it was a round ~10 ms after each one (here ~40); now one per 100 ms.
+    expect(rounds.mock.calls.length).toBeLessThanOrEqual(Math.ceil((performance.now() - t0) / 100) + 2);
+    expect(elapsed).toBeGreaterThan(350);
+    await log.stopSealer();
+  });
+
   it('an API-tier log (sealOnStage: false) leaves its stages to the workflow tier, whose next stage seals them', async () => {
     const db = await backend.open();
     const api = new AuditLog(db, { now: testClock(), sealOnStage: false });
