@@ -32,44 +32,47 @@ export interface PreparedLookup extends MatchLookup {
  * watchtower lookup over it. Hashes are stored lowercase.
  */
 export function evmKnownStore(db: Queryable, chain: string) {
-  return {
-    /** Concurrent calls (a batch of finalizations) share one INSERT. */
-    recordSafeTx: coalesce<KnownSafeTx>(async (rows) => {
-      await db.query(
-        `INSERT INTO evm_known_safe_tx (chain, wallet, safe_tx_hash, nonce, intent_id, recorded_at)
+  /**
+   * Every Safe transaction and every transaction recorded in one turn of the event loop (a batch
+   * of finalizations records both for each Safe withdrawal) goes in with ONE statement: both
+   * inserts in one data-modifying CTE, so one commit, not one per table.
+   */
+  const record = coalesce<{ safe?: KnownSafeTx; tx?: KnownTx }>(async (items) => {
+    const safes = items.flatMap((i) => (i.safe ? [i.safe] : []));
+    const txs = items.flatMap((i) => (i.tx ? [i.tx] : []));
+    await db.query(
+      `WITH s AS (
+         INSERT INTO evm_known_safe_tx (chain, wallet, safe_tx_hash, nonce, intent_id, recorded_at)
          SELECT $1, wallet, safe_tx_hash, nonce, intent_id, recorded_at
          FROM unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[])
            AS r(wallet, safe_tx_hash, nonce, intent_id, recorded_at)
-         ON CONFLICT DO NOTHING`,
-        [
-          chain,
-          rows.map((r) => r.wallet),
-          rows.map((r) => r.safeTxHash.toLowerCase()),
-          rows.map((r) => r.nonce.toString()),
-          rows.map((r) => r.intentId),
-          rows.map((r) => r.at),
-        ],
-      );
-    }),
-    /** Concurrent calls share one INSERT. */
-    recordTx: coalesce<KnownTx>(async (rows) => {
-      await db.query(
-        `INSERT INTO evm_known_tx (chain, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
-         SELECT $1, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-           AS r(tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
-         ON CONFLICT DO NOTHING`,
-        [
-          chain,
-          rows.map((r) => r.txHash.toLowerCase()),
-          rows.map((r) => r.wallet),
-          rows.map((r) => r.intentId),
-          rows.map((r) => r.kind),
-          rows.map((r) => r.safeTxHash?.toLowerCase() ?? null),
-          rows.map((r) => r.at),
-        ],
-      );
-    }),
+         ON CONFLICT DO NOTHING)
+       INSERT INTO evm_known_tx (chain, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
+       SELECT $1, tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at
+       FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+         AS r(tx_hash, wallet, intent_id, kind, safe_tx_hash, recorded_at)
+       ON CONFLICT DO NOTHING`,
+      [
+        chain,
+        safes.map((r) => r.wallet),
+        safes.map((r) => r.safeTxHash.toLowerCase()),
+        safes.map((r) => r.nonce.toString()),
+        safes.map((r) => r.intentId),
+        safes.map((r) => r.at),
+        txs.map((r) => r.txHash.toLowerCase()),
+        txs.map((r) => r.wallet),
+        txs.map((r) => r.intentId),
+        txs.map((r) => r.kind),
+        txs.map((r) => r.safeTxHash?.toLowerCase() ?? null),
+        txs.map((r) => r.at),
+      ],
+    );
+  });
+  return {
+    /** Concurrent calls (a batch of finalizations) share one statement (see `record`). */
+    recordSafeTx: (r: KnownSafeTx) => record({ safe: r }),
+    /** Concurrent calls share one statement (see `record`). */
+    recordTx: (r: KnownTx) => record({ tx: r }),
     async recordReceipt(
       txHash: Hex,
       r: { blockNumber: bigint; blockHash: Hex; status: 'success' | 'reverted' },

@@ -86,5 +86,47 @@ describe.each(backends.map((b) => [b.name, b] as [string, Backend]))(
       );
       expect(r.rows).toEqual([{ status: 'success', block_number: '5' }]);
     }, 120_000);
+
+    it('a batch of finalizations records its Safe transactions and carriers with one statement', async () => {
+      const { evmKnownStore } = await import('../../src/evm/known-store.ts');
+      const { countingDb } = await import('../helpers/counting-db.ts');
+      const db = countingDb(await backend.open());
+      const store = evmKnownStore(db, 'eip155:31337');
+      const at = '2026-01-01T00:00:00Z';
+      const before = db.statements;
+      // Five withdrawals finalized in the same turn: a Safe transaction and a carrier each.
+      await Promise.all(
+        [1, 2, 3, 4, 5].flatMap((i) => [
+          store.recordSafeTx({
+            wallet: `w${i}`,
+            safeTxHash: h(10 + i),
+            nonce: BigInt(i),
+            intentId: `i${i}`,
+            at,
+          }),
+          store.recordTx({
+            txHash: h(20 + i),
+            wallet: `w${i}`,
+            intentId: `i${i}`,
+            kind: 'safe-exec',
+            safeTxHash: h(10 + i),
+            at,
+          }),
+        ]),
+      );
+      expect(db.statements - before).toBe(1);
+      const l = store.lookup();
+      const safeTxs = [1, 2, 3, 4, 5].map((i) => ({ wallet: `w${i}`, safeTxHash: h(10 + i) }));
+      await l.prepare({ txHashes: [1, 2, 3, 4, 5].map((i) => h(20 + i)), safeTxs });
+      for (const i of [1, 2, 3, 4, 5]) {
+        expect(l.isKnownTx(h(20 + i))).toBe(true);
+        expect(l.isKnownSafeTx(`w${i}`, h(10 + i))).toBe(true);
+      }
+      // A carrier alone (a hot-wallet transaction) and a Safe transaction alone each still go in.
+      await store.recordTx({ txHash: h(30), wallet: 'hot', intentId: 'h', kind: 'hot', at });
+      await store.recordSafeTx({ wallet: 'w9', safeTxHash: h(31), nonce: 9n, intentId: 'j', at });
+      await l.prepare({ txHashes: [h(30)], safeTxs: [{ wallet: 'w9', safeTxHash: h(31) }] });
+      expect([l.isKnownTx(h(30)), l.isKnownSafeTx('w9', h(31))]).toEqual([true, true]);
+    }, 120_000);
   },
 );

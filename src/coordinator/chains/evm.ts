@@ -219,20 +219,45 @@ export class EvmChain implements ChainPort {
         w.config.address,
         f,
       ).safeTxHash;
-      await this.o.known.recordSafeTx({
-        wallet: intent.wallet,
-        safeTxHash,
-        nonce: f.nonce,
-        intentId: intent.id,
-        at: new Date().toISOString(),
-      });
     }
-    const data = encodeExecTransaction(f, owners);
-    const relayerKey = this.o.relayerKey;
+    const at = new Date().toISOString();
+    const safeKnown = safeTxHash
+      ? { wallet: intent.wallet, safeTxHash, nonce: f.nonce, intentId: intent.id, at }
+      : undefined;
+    let signed: { raw: Hex; txHash: Hex };
+    try {
+      signed = await this.signExec(tx.safe as Address, encodeExecTransaction(f, owners), this.o.relayerKey);
+    } catch (e) {
+      // The owners' signatures exist whether or not the carrier could be signed: known all the same.
+      if (safeKnown) await this.o.known?.recordSafeTx(safeKnown);
+      throw e;
+    }
+    // Both known before anything is sent (I7), recorded in the same turn so that they go in with
+    // one statement (evmKnownStore).
+    await Promise.all([
+      safeKnown && this.o.known?.recordSafeTx(safeKnown),
+      this.o.known?.recordTx({
+        txHash: signed.txHash,
+        wallet: intent.wallet,
+        intentId: intent.id,
+        kind: 'safe-exec',
+        ...(safeTxHash ? { safeTxHash } : {}),
+        at,
+      }),
+    ]);
+    return signed;
+  }
+
+  /** The relayer's execTransaction carrier to `safe`, signed with the next relayer nonce. */
+  private async signExec(
+    safe: Address,
+    data: Hex,
+    relayerKey: Hex,
+  ): Promise<{ raw: Hex; txHash: Hex }> {
     const [gas, fees] = await Promise.all([
       this.o.safeExecGas === 'estimate'
         ? this.client
-            .estimateGas({ account: this.relayerAddress!, to: tx.safe as Address, data })
+            .estimateGas({ account: this.relayerAddress!, to: safe, data })
             .then((g) => (g * 12n) / 10n)
         : (this.o.safeExecGas ?? SAFE_EXEC_GAS_LIMIT),
       this.fees.get(Date.now()),
@@ -250,7 +275,7 @@ export class EvmChain implements ChainPort {
         {
           chainId: this.client.chain.id,
           nonce,
-          to: tx.safe as Address,
+          to: safe,
           data,
           gas,
           maxFeePerGas: fees.maxFeePerGas,
@@ -260,16 +285,7 @@ export class EvmChain implements ChainPort {
       );
     });
     this.relayerLock = run.catch(() => undefined);
-    const signed = await run;
-    await this.o.known?.recordTx({
-      txHash: signed.txHash,
-      wallet: intent.wallet,
-      intentId: intent.id,
-      kind: 'safe-exec',
-      ...(safeTxHash ? { safeTxHash } : {}),
-      at: new Date().toISOString(),
-    });
-    return signed;
+    return run;
   }
 
   async broadcast(raw: string): Promise<void> {
