@@ -249,11 +249,7 @@ export class EvmChain implements ChainPort {
   }
 
   /** The relayer's execTransaction carrier to `safe`, signed with the next relayer nonce. */
-  private async signExec(
-    safe: Address,
-    data: Hex,
-    relayerKey: Hex,
-  ): Promise<{ raw: Hex; txHash: Hex }> {
+  private async signExec(safe: Address, data: Hex, relayerKey: Hex): Promise<{ raw: Hex; txHash: Hex }> {
     const [gas, fees] = await Promise.all([
       this.o.safeExecGas === 'estimate'
         ? this.client
