@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { JOB, type StepContext, stepTransaction } from '../../src/coordinator/workflow/engine.ts';
 import { JobQueue } from '../../src/store/workflow/queue.ts';
 import { storeBackends } from '../helpers/db.ts';
-import { fixture, idem, makeIntent, submitBody } from './helpers/fixture.ts';
+import { fixture, makeIntent, submit } from './helpers/fixture.ts';
 
 vi.setConfig({ testTimeout: 180_000 });
 const backends = await storeBackends();
@@ -26,13 +26,7 @@ describe.each(backends)('step transactions complete their jobs on $name', (backe
     const db = await backend.open();
     const f = await fixture(db, { clock });
     const intent = makeIntent({}, clock());
-    const r = await f.c.app.inject({
-      method: 'POST',
-      url: '/v1/intents',
-      headers: idem(),
-      payload: submitBody(intent),
-    });
-    expect(r.statusCode).toBe(201);
+    expect(await submit(f.c, intent)).toBe(201);
     const fold = () => ({ worker: 'a', until: new Date(nowMs + LEASE_MS) });
     let jobs = await f.c.queue.claim({
       worker: 'a',
