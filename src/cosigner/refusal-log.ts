@@ -106,8 +106,13 @@ export type RefusalLogCode = 'REFUSAL_LOG_GAP' | 'REFUSAL_LOG_LINK' | 'REFUSAL_L
 export async function verifyRefusalLog(
   db: Queryable,
 ): Promise<Result<{ count: number; head: string }, RefusalLogCode>> {
+  return chainResult(await replayAll(db));
+}
+
+/** Every entry, replayed from the genesis hash. */
+async function replayAll(db: Queryable): Promise<Result<Replayed, RefusalLogCode>> {
   const { rows } = await db.query<Row>('SELECT * FROM cosigner_refusals ORDER BY seq');
-  return chainResult(replay(rows, 1, GENESIS_HASH));
+  return replay(rows, 1, GENESIS_HASH);
 }
 
 const chainResult = (
@@ -169,8 +174,7 @@ export class RefusalLogVerifier {
     const v = this.verified;
     const nowMs = this.now();
     if (!v || v.count === 0 || nowMs - v.at >= this.fullEveryMs) {
-      const { rows } = await db.query<Row>('SELECT * FROM cosigner_refusals ORDER BY seq');
-      const full = replay(rows, 1, GENESIS_HASH);
+      const full = await replayAll(db);
       this.verified = full.ok ? { ...full.value, at: nowMs } : undefined;
       return chainResult(full);
     }
