@@ -14,6 +14,7 @@ import {
   signResponseSchema,
   TRANSIENT_REFUSAL_CODES,
 } from '../core/auth/index.ts';
+import { type HttpResponse, keepAliveFetch } from '../net/http-fetch.ts';
 
 /**
  * HTTP client for one co-signer. Every request is signed (Ed25519 over method, path, body digest,
@@ -53,6 +54,9 @@ export interface HttpCosignerOptions {
  * is final for that content and fails the intent.
  */
 const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set([...TRANSIENT_REFUSAL_CODES, 'RATE_LIMITED', 'BUSY']);
+
+/** A batch answer of MAX_SIGN_BATCH signatures is far below this; anything larger is not an answer. */
+const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 /** A batch answer's envelope; each result is then parsed strictly on its own (mapSigned/mapRefusal). */
 const batchEnvelope = z
@@ -95,6 +99,8 @@ function mapRefusal(json: unknown, httpStatus: number | undefined): Exclude<Sign
 
 export class HttpCosigner implements CosignerPort {
   readonly id: string;
+  /** Kept-alive connections to this co-signer (src/net/http-fetch.ts: why not the global fetch). */
+  private readonly fetch = keepAliveFetch({ maxSockets: 8, maxResponseBytes: MAX_RESPONSE_BYTES });
   constructor(private readonly o: HttpCosignerOptions) {
     this.id = o.id;
   }
@@ -155,9 +161,9 @@ export class HttpCosigner implements CosignerPort {
   }): Promise<
     { kind: 'failed'; outcome: SignOutcome } | { kind: 'answer'; ok: boolean; status: number; json: unknown }
   > {
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await fetch(new URL(http.path, this.o.url), {
+      res = await this.fetch(new URL(http.path, this.o.url), {
         method: 'POST',
         headers: http.headers,
         body: http.body,
@@ -190,7 +196,7 @@ export class HttpCosigner implements CosignerPort {
   async status(): Promise<CosignerStatus | undefined> {
     const http = buildStatusHttpRequest(this.o.key, this.o.id, this.clock());
     try {
-      const res = await fetch(new URL(http.path, this.o.url), {
+      const res = await this.fetch(new URL(http.path, this.o.url), {
         headers: http.headers,
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 5_000),
       });

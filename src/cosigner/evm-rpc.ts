@@ -11,6 +11,7 @@ import { getHttpRpcClient } from 'viem/utils';
 import type { HotChainState, SafeChainState } from '../core/chains/evm/index.ts';
 import { fail, ok, type Result } from '../core/errors/base.ts';
 import { type JsonRpc, readHotChainState, readSafeState } from '../evm/chain-state.ts';
+import { keepAliveFetch, viemFetch } from '../net/http-fetch.ts';
 
 /**
  * Chain state read from the co-signer's OWN RPC endpoint (configured per chain, never supplied by
@@ -32,7 +33,12 @@ type Client = PublicClient<Transport, Chain>;
  * is fixed by our own config, and a failed answer is not cached.
  */
 function rpcTransport(url: string, timeoutMs: number): Transport {
-  const base = http(url, { batch: { batchSize: 1_000, wait: 0 }, timeout: timeoutMs, retryCount: 0 });
+  const base = http(url, {
+    batch: { batchSize: 1_000, wait: 0 },
+    timeout: timeoutMs,
+    retryCount: 0,
+    fetchFn: viemFetch(keepAliveFetch()),
+  });
   return ((params) => {
     const t = base(params);
     let chainId: Promise<unknown> | undefined;
@@ -61,7 +67,7 @@ const MAX_BATCH = 1_000;
  * is asked once per endpoint (fixed by our own config); a failed answer is not cached.
  */
 export function batchedJsonRpc(url: string, timeoutMs: number): JsonRpc {
-  const http = getHttpRpcClient(url, { timeout: timeoutMs });
+  const http = getHttpRpcClient(url, { timeout: timeoutMs, fetchFn: viemFetch(keepAliveFetch()) });
   type Call = {
     id: number;
     method: string;

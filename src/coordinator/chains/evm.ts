@@ -31,6 +31,7 @@ import { buildHotTransfer, buildSafeTransfer } from '../../evm/build.ts';
 import { encodeExecTransaction } from '../../evm/execute.ts';
 import type { KnownSafeTx, KnownTx } from '../../evm/known-store.ts';
 import { classifyReceipt, receiptStatuses, type TxStatus } from '../../evm/receipts.ts';
+import { keepAliveFetch, viemFetch } from '../../net/http-fetch.ts';
 import { Sampled } from '../sampled.ts';
 import type { ChainPort } from '../workflow/ports.ts';
 import { RelayerNonces, signCarrier } from './evm-relayer.ts';
@@ -122,7 +123,7 @@ export class EvmChain implements ChainPort {
     });
     this.client = createPublicClient({
       chain,
-      transport: http(o.rpcUrl, { batch: o.batch !== false }),
+      transport: http(o.rpcUrl, { batch: o.batch !== false, fetchFn: viemFetch(keepAliveFetch()) }),
     }) as Client;
     const sampleMs = o.sampleMs ?? 1000;
     this.rpcChainId = new Sampled(async () => BigInt(await this.client.getChainId()), Infinity);
