@@ -27,6 +27,9 @@ describe.each(backends)('step transactions complete their jobs on $name', (backe
     const f = await fixture(db, { clock });
     const intent = makeIntent({}, clock());
     expect(await submit(f.c, intent)).toBe(201);
+    // The evaluation's own build fails once, so the build step runs too (it otherwise builds an
+    // allowed intent whose wallet is free itself).
+    f.chain.failBuilds = 1;
     const fold = () => ({ worker: 'a', until: new Date(nowMs + LEASE_MS) });
     let jobs = await f.c.queue.claim({
       worker: 'a',

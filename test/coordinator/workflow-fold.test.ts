@@ -42,12 +42,41 @@ describe.each(backends)('folded workflow steps on $name', (backend) => {
     return run.handoffs;
   }
 
-  const crashPoints = [JOB.evaluate, JOB.build, JOB.sign] as const;
+  /**
+   * Where "a" dies: the steps it ran, the job it then holds and the intent's state. The evaluation
+   * builds an allowed intent whose wallet is free itself; when that build fails (the node did not
+   * answer) it hands a build job on instead, which the build step runs.
+   */
+  const crashPoints = [
+    {
+      after: 'evaluate (built at once)',
+      failBuilds: 0,
+      steps: [JOB.evaluate],
+      next: JOB.sign,
+      state: 'signing',
+    },
+    {
+      after: 'evaluate (build failed)',
+      failBuilds: 1,
+      steps: [JOB.evaluate],
+      next: JOB.build,
+      state: 'building',
+    },
+    { after: 'build', failBuilds: 1, steps: [JOB.evaluate, JOB.build], next: JOB.sign, state: 'signing' },
+    {
+      after: 'sign',
+      failBuilds: 0,
+      steps: [JOB.evaluate, JOB.sign],
+      next: JOB.broadcast,
+      state: 'broadcast',
+    },
+  ];
 
   it.each(crashPoints)(
-    'worker killed right after its %s step committed: the held next job runs once its lease ends, nothing twice',
-    async (crashAfter) => {
+    'worker killed right after its $after step committed: the held next job runs once its lease ends, nothing twice',
+    async (point) => {
       const f = await setup();
+      f.chain.failBuilds = point.failBuilds;
       const intent = makeIntent({}, f.clock());
       const r = await f.c.app.inject({
         method: 'POST',
@@ -65,19 +94,17 @@ describe.each(backends)('folded workflow steps on $name', (backend) => {
         kinds: [JOB.evaluate],
       });
       expect(jobs).toHaveLength(1);
-      for (const kind of crashPoints) {
+      for (const kind of point.steps) {
         expect(jobs.map((j) => j.kind)).toEqual([kind]);
         jobs = await runAsA(f, kind, jobs);
-        if (kind === crashAfter) break;
       }
       // The next step's job is durable, held by "a" (committed with the transition) …
-      const next = { evaluate: JOB.build, build: JOB.sign, sign: JOB.broadcast }[crashAfter];
       expect(jobs).toHaveLength(1);
-      expect(jobs[0]).toMatchObject({ kind: next, lease: 1, attempts: 1 });
+      expect(jobs[0]).toMatchObject({ kind: point.next, lease: 1, attempts: 1 });
       const { rows } = await f.db.query('SELECT status, locked_by FROM wf_jobs WHERE id = $1', [jobs[0]!.id]);
       expect(rows).toEqual([{ status: 'queued', locked_by: 'a' }]);
       const afterCrash = (await f.c.intents.get(intent.id))!.state;
-      expect(afterCrash).toBe({ evaluate: 'building', build: 'signing', sign: 'broadcast' }[crashAfter]);
+      expect(afterCrash).toBe(point.state);
       // … and "a" dies here: the continuation is never run. Another worker does not touch the held
       // job while "a"'s lease lasts …
       const b = new Worker(f.c.queue, f.c.engine, { id: 'b', clock: f.clock, visibilityMs: LEASE_MS });
@@ -117,9 +144,9 @@ describe.each(backends)('folded workflow steps on $name', (backend) => {
       payload: submitBody(intent),
     });
     const a = new Worker(f.c.queue, f.c.engine, { id: 'a', clock: f.clock, visibilityMs: LEASE_MS });
-    // One round: the evaluation runs and hands its build job to "a" itself.
+    // One round: the evaluation runs, builds, and hands its signing job to "a" itself.
     expect(await a.tick()).toBe(1);
-    expect((await f.c.intents.get(intent.id))!.state).toBe('building');
+    expect((await f.c.intents.get(intent.id))!.state).toBe('signing');
     await a.stop();
     // No lease to wait for: another worker continues at once.
     const b = new Worker(f.c.queue, f.c.engine, { id: 'b', clock: f.clock, visibilityMs: LEASE_MS });

@@ -20,7 +20,7 @@ import {
   type JobOutcome,
 } from '../../store/workflow/queue.ts';
 import type { CosignerPort } from '../cosigner-client.ts';
-import { buildMany } from './build-step.ts';
+import { buildMany, freezeInTx } from './build-step.ts';
 import type { ChainPort, PolicyPort, WalletRoute, WorkflowDecision, WorkflowMetrics } from './ports.ts';
 import { broadcastMany, confirmMany, signMany } from './sign-steps.ts';
 
@@ -282,8 +282,39 @@ export class WorkflowEngine {
       else due.push(rec);
     }
     const decided = await this.decide(ctx, due, now);
-    for (const [i, rec] of due.entries()) items.push(item(rec.id, decided[i]!));
-    await transitionAndHandOff(ctx, items, now);
+    // Allowed without a delay: built in this same transaction when the wallet's slot is free (a
+    // build job, its claim and settlement, an intent update and a commit fewer per withdrawal);
+    // one intent per wallet, and never ahead of an intent already waiting for that wallet.
+    const buildNow = new Map<string, IntentRecord>();
+    for (const [i, rec] of due.entries()) {
+      const events = decided[i]!;
+      items.push(item(rec.id, events));
+      if (
+        events.at(-1)?.event === 'build_started' &&
+        !buildNow.has(rec.wallet) &&
+        ctx.wallets.get(rec.wallet) &&
+        ctx.chains.get(rec.chain)
+      )
+        buildNow.set(rec.wallet, rec);
+    }
+    await stepTransaction(ctx, async (tx, handoffs) => {
+      const frozen = await freezeInTx(
+        ctx,
+        tx,
+        [...buildNow.values()].map((rec) => ({ rec })),
+        now,
+        { waitersHold: true },
+      );
+      const final = items.map((it) => {
+        const f = frozen.get(it.id);
+        if (f?.kind !== 'built') return it;
+        // The build job is not needed: the intent leaves `building` in this transaction.
+        const started = { ...it.events.at(-1)!, enqueue: [] };
+        return item(it.id, [...it.events.slice(0, -1), started, f.event]);
+      });
+      await ctx.batch.transitionManyInTx(tx, final, now, handoffs, 'refusals');
+      return items.map((i) => i.id);
+    });
     return new Map();
   }
 
@@ -404,20 +435,6 @@ export async function stepTransaction(
   });
   for (const j of handoffs) ctx.handoffs.push(j);
   for (const id of done) ctx.completed.add(id);
-}
-
-/** The batch's transitions in one step transaction (see {@link stepTransaction}). */
-export async function transitionAndHandOff(
-  ctx: StepContext,
-  items: TransitionItem[],
-  now: Date,
-): Promise<Map<string, TransitionResult>> {
-  let r = new Map<string, TransitionResult>();
-  await stepTransaction(ctx, async (tx, handoffs) => {
-    r = await ctx.batch.transitionManyInTx(tx, items, now, handoffs, 'refusals');
-    return items.map((i) => i.id);
-  });
-  return r;
 }
 
 /**

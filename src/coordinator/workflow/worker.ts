@@ -34,13 +34,17 @@ export interface WorkerOptions {
 
 const KINDS = Object.values(JOB);
 const DEFAULT_LANES: Partial<Record<string, number>> = { [JOB.sign]: 3, [JOB.broadcast]: 2 };
-/** The lane whose work a finished batch of each kind enqueues (a final intent frees a build slot). */
-const NEXT: Record<string, string | undefined> = {
-  [JOB.evaluate]: JOB.build,
-  [JOB.build]: JOB.sign,
-  [JOB.sign]: JOB.broadcast,
-  [JOB.broadcast]: JOB.confirm,
-  [JOB.confirm]: JOB.build,
+/**
+ * The lanes whose work a finished batch of each kind enqueues (evaluate builds an allowed intent
+ * itself when its wallet is free, so its next step is a build or a signature; a final intent frees
+ * a build slot).
+ */
+const NEXT: Record<string, readonly string[]> = {
+  [JOB.evaluate]: [JOB.build, JOB.sign],
+  [JOB.build]: [JOB.sign],
+  [JOB.sign]: [JOB.broadcast],
+  [JOB.broadcast]: [JOB.confirm],
+  [JOB.confirm]: [JOB.build],
 };
 
 /**
@@ -214,7 +218,7 @@ export class Worker {
       if (at < (this.dueAt.get(kind) ?? Number.POSITIVE_INFINITY)) this.dueAt.set(kind, at);
     }
     // What this batch enqueued is the next lane's work.
-    this.pokeLane(NEXT[kind]);
+    for (const next of NEXT[kind] ?? []) this.pokeLane(next);
   }
 
   private async lane(kind: string): Promise<void> {

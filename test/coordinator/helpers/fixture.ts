@@ -172,7 +172,13 @@ export class ChainDouble implements ChainPort {
   broadcasts: string[] = [];
   builds = 0;
   state: 'pending' | 'confirmed' | 'failed' = 'confirmed';
+  /** The next this many builds fail (a node that does not answer); not counted in `builds`. */
+  failBuilds = 0;
   async build(intent: Intent) {
+    if (this.failBuilds > 0) {
+      this.failBuilds--;
+      throw new Error('test double: the node did not answer');
+    }
     this.builds++;
     return { kind: 'evm-hot' as const, unsignedTx: `0x02${Buffer.from(intent.id).toString('hex')}` };
   }
