@@ -9,7 +9,6 @@ import {
   type IntentRow,
   type IntentStore,
   type TransitionInput,
-  type TransitionResult,
 } from '../../store/workflow/intents.ts';
 import { IntentBatch, type TransitionItem } from '../../store/workflow/intents-batch.ts';
 import { type Outbox, OutboxBatch, type OutboxView } from '../../store/workflow/outbox.ts';
