@@ -2,7 +2,7 @@ import type { SignatureResult } from '../core/auth/cosigner-api.ts';
 import type { Intent } from '../core/intent/index.ts';
 import { LedgerIndex } from '../core/policy/ledger.ts';
 import type { LedgerEntry } from '../core/policy/types.ts';
-import type { Queryable } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
 
 /**
  * The co-signer's own ledger of what it signed (SQL in one place). It serves two purposes:
@@ -213,20 +213,27 @@ export async function ledgerCount(db: Queryable): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Records a request nonce; false when it was already seen (a replay). */
-export async function recordNonce(
-  db: Queryable,
-  keyId: string,
-  nonce: string,
-  nowMs: number,
-): Promise<boolean> {
-  const r = await db.query(
-    `INSERT INTO cosigner_request_nonces (key_id, nonce, seen_ms) VALUES ($1, $2, $3)
-     ON CONFLICT (key_id, nonce) DO NOTHING`,
-    [keyId, nonce, nowMs],
-  );
+/**
+ * Records a request nonce; false when it was already seen (a replay). Its own transaction (a
+ * pool, never a caller's transaction, whose commit it would make asynchronous too) commits
+ * without waiting for a WAL flush of its own: the row is visible to every later request at once,
+ * and the only nonces a server crash can lose are those of requests that left nothing durable —
+ * the ledger transaction that records a request's signatures comes after its nonce in the same
+ * WAL, so its (synchronous) commit makes the nonce durable too. Replaying such a lost request
+ * after a crash signs nothing new (the ledger answers an identical item with its first result and
+ * refuses a different one, I8). One WAL flush fewer per request, in the commit queue every
+ * signature's ledger transaction and every coordinator commit wait in.
+ */
+export async function recordNonce(db: Db, keyId: string, nonce: string, nowMs: number): Promise<boolean> {
+  const r = await db.query(NONCE_SQL, [keyId, nonce, nowMs]);
   return r.rowCount === 1;
 }
+
+/** The nonce insert (see {@link recordNonce}); returns the transaction's setting when it inserted. */
+export const NONCE_SQL = `WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
+  INSERT INTO cosigner_request_nonces (key_id, nonce, seen_ms) SELECT $1, $2, $3 FROM nosync
+  ON CONFLICT (key_id, nonce) DO NOTHING
+  RETURNING (SELECT setting FROM nosync)`;
 
 /** Forgets nonces older than the replay window (they would be refused as stale anyway). */
 export async function pruneNonces(db: Queryable, olderThanMs: number): Promise<void> {
