@@ -88,13 +88,20 @@ function postgresCpuMs(): number {
  */
 async function walCounters(
   databaseUrl: string,
-): Promise<{ bytes: number; records: number; syncs: number; commits: number }> {
+): Promise<{ bytes: number; records: number; syncs: number; commits: number; lsn: string }> {
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
   try {
-    const { rows } = await c.query<{ bytes: string; records: string; syncs: string; commits: string }>(
+    const { rows } = await c.query<{
+      bytes: string;
+      records: string;
+      syncs: string;
+      commits: string;
+      lsn: string;
+    }>(
       `SELECT w.wal_bytes::text AS bytes, w.wal_records::text AS records, w.wal_sync::text AS syncs,
-              (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits
+              (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits,
+              pg_current_wal_insert_lsn()::text AS lsn
          FROM pg_stat_wal w`,
     );
     const r = rows[0]!;
@@ -103,6 +110,7 @@ async function walCounters(
       records: Number(r.records),
       syncs: Number(r.syncs),
       commits: Number(r.commits),
+      lsn: r.lsn,
     };
   } finally {
     await c.end();
@@ -447,7 +455,11 @@ const suite: BenchSuite = {
       olPer.postgresql = (postgresCpuMs() - olPgBefore) / ol.n;
       const steadyMs = Object.values(olPer).reduce((a, b) => a + b, 0);
       const walAfter = await walCounters(databaseUrl);
-      const walPer = (k: keyof typeof walAfter) => Number(((walAfter[k] - walBefore[k]) / ol.n).toFixed(2));
+      const walPer = (k: 'bytes' | 'records' | 'syncs' | 'commits') =>
+        Number(((walAfter[k] - walBefore[k]) / ol.n).toFixed(2));
+      notes.push(
+        `latency run's WAL (to read which transactions wrote it): pg_waldump -s ${walBefore.lsn} -e ${walAfter.lsn}`,
+      );
       measurements.push({
         name: 'CPU ms per intent, by process, at a steady 100 intents/s (latency run, on to confirmation)',
         extra: {
@@ -497,8 +509,11 @@ const suite: BenchSuite = {
       });
     } finally {
       await dep.stop();
-      for (const s of ['coordinator', 'cosigner_a', 'cosigner_b'])
-        await dropSchema(databaseUrl, `${prefix}_${s}`).catch(() => undefined);
+      // BENCH_E2E_KEEP_SCHEMAS=1 keeps them, so that the WAL range noted above can be read by table.
+      if (process.env.BENCH_E2E_KEEP_SCHEMAS === '1') notes.push(`schemas kept: ${prefix}_*`);
+      else
+        for (const s of ['coordinator', 'cosigner_a', 'cosigner_b'])
+          await dropSchema(databaseUrl, `${prefix}_${s}`).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     }
 

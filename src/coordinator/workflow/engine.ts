@@ -114,7 +114,7 @@ export interface StepContext extends EngineDeps {
   completed: Set<string>;
   /** Fail events for one intent (typed code, in the failure column and history). */
   failEvents(code: string, message: string, details?: Record<string, unknown>): TransitionInput[];
-  wakeNextBuilds(wallets: Iterable<string>, q?: Queryable): Promise<void>;
+  wakeNextBuilds(wallets: Iterable<string>): Promise<void>;
   /** When this process last saw a new block of `chain` (ms), if it watches that chain. */
   lastBlockAt(chain: string): number | undefined;
 }
@@ -135,7 +135,7 @@ export class WorkflowEngine {
       failEvents: (code, message, details) => [
         { event: 'fail', actor: SYSTEM, failure: { code, message, ...(details ? { details } : {}) } },
       ],
-      wakeNextBuilds: (wallets, q) => this.wakeNextBuilds(wallets, q),
+      wakeNextBuilds: (wallets) => this.wakeNextBuilds(wallets),
       lastBlockAt: (chain) => this.blockSeenAt.get(chain),
     };
   }
@@ -225,12 +225,15 @@ export class WorkflowEngine {
    * waiting build forward instead of having every waiter poll (a transaction per waiter per
    * interval). One statement for any number of wallets.
    */
-  async wakeNextBuilds(wallets: Iterable<string>, q: Queryable = this.d.db): Promise<void> {
+  async wakeNextBuilds(wallets: Iterable<string>): Promise<void> {
     const list = [...new Set(wallets)];
     if (list.length === 0) return;
     const now = this.d.clock().toISOString();
-    await q.query(
-      `UPDATE wf_jobs SET run_at = $2, updated_at = $2
+    // A hint: committed without waiting for a flush (its own transaction on the pool; lost in a
+    // crash, the waiter's safety-net poll still finds the free slot).
+    await this.d.db.query(
+      `WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true))
+       UPDATE wf_jobs SET run_at = $2, updated_at = $2 FROM nosync
        WHERE status = 'queued' AND kind = 'build' AND run_at > $2 AND dedup_key IN (
          SELECT DISTINCT ON (i.wallet) 'build:' || i.id FROM wf_intents i
          WHERE i.wallet = ANY($1::text[]) AND i.state IN ('building', 'delayed')
@@ -254,13 +257,15 @@ export class WorkflowEngine {
    * blocks a receipt cannot appear, and a check per poll was a job update and a receipt lookup per
    * intent per poll). One statement; returns how many checks it brought forward.
    */
-  async wakeConfirms(chain: string, q: Queryable = this.d.db): Promise<number> {
+  async wakeConfirms(chain: string): Promise<number> {
     const now = this.d.clock().toISOString();
-    const { rows } = await q.query<{ n: string | number }>(
+    const { rows } = await this.d.db.query<{ n: string | number }>(
       // Driven by the snoozed confirm jobs (wf_jobs_ready_kind), each checked by its intent's
-      // primary key: not a scan of every intent in `broadcast` per job.
-      `WITH woken AS (
-         UPDATE wf_jobs j SET run_at = $2, updated_at = $2
+      // primary key: not a scan of every intent in `broadcast` per job. A hint, committed without
+      // waiting for a flush (lost in a crash, the confirm poll still runs each job).
+      `WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true)),
+       woken AS (
+         UPDATE wf_jobs j SET run_at = $2, updated_at = $2 FROM nosync
          WHERE j.status = 'queued' AND j.kind = 'confirm' AND j.run_at > $2
            AND EXISTS (SELECT 1 FROM wf_intents i
                        WHERE i.id = (j.payload->>'intentId')::uuid AND i.chain = $1 AND i.state = 'broadcast')

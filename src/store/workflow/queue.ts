@@ -146,6 +146,17 @@ const toJob = (r: JobRow): Job => ({
   dedupKey: r.dedup_key,
 });
 
+/**
+ * The durable queue on its own pool connection (a `Db`, never a caller's transaction).
+ *
+ * Settling jobs (`settleMany`) commits without waiting for a WAL flush of its own
+ * (`synchronous_commit` off for that statement's transaction only): a settle lost in a server
+ * crash leaves the job claimed until its lease runs out, and then it runs again — harmless, since
+ * every step re-reads its intents and does nothing for one that moved on, and effects outside the
+ * database go through the outbox. Anything written after it that is durable (a step's
+ * transaction) makes it durable too: WAL is flushed in order. Claims stay synchronous: a claim's
+ * `lease` is the fencing token, and a lost claim would hand the same token out twice.
+ */
 export class JobQueue {
   constructor(
     private readonly db: Db,
@@ -266,12 +277,15 @@ export class JobQueue {
         cols.error.push(JSON.stringify({ code: outcome.code, message: outcome.message }));
       }
     }
+    // Committed without waiting for a WAL flush of its own (its own transaction on the pool, see
+    // the class comment): losing a settle in a server crash is harmless.
     const r = await this.db.query(
-      `UPDATE wf_jobs AS j SET status = u.status, run_at = COALESCE(u.run_at, j.run_at),
+      `WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true))
+       UPDATE wf_jobs AS j SET status = u.status, run_at = COALESCE(u.run_at, j.run_at),
          attempts = j.attempts + u.delta, locked_by = NULL, locked_until = NULL,
          last_error = COALESCE(u.error::jsonb, j.last_error), updated_at = $7
        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[])
-         AS u(id, lease, status, run_at, delta, error)
+         AS u(id, lease, status, run_at, delta, error), nosync
        WHERE j.id = u.id AND j.lease = u.lease AND j.status = 'queued'`,
       [cols.id, cols.lease, cols.status, cols.runAt, cols.attemptsDelta, cols.error, now.toISOString()],
     );
