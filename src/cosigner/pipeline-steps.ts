@@ -1,6 +1,4 @@
-import type { KeyObject } from 'node:crypto';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { hash, type KeyObject } from 'node:crypto';
 import {
   type Refusal,
   type SignatureResult,
@@ -8,7 +6,7 @@ import {
   signRequestSchema,
 } from '../core/auth/cosigner-api.ts';
 import { type IncomingRequest, verifySignedRequest } from '../core/auth/request.ts';
-import { canonicalJsonBytes } from '../core/encoding/canonical-json.ts';
+import { canonicalJson } from '../core/encoding/canonical-json.ts';
 import { parseStrictJson } from '../core/encoding/strict-json.ts';
 import { CustosError } from '../core/errors/base.ts';
 import { type Intent, intentDigestHex, parseIntent } from '../core/intent/index.ts';
@@ -222,7 +220,7 @@ export async function judgeItem(
   // I8 first: an intent this co-signer already signed gets the stored result if the request is
   // byte-for-byte the same (intent digest and tx payload) — a retry, nothing new is signed — and
   // a refusal otherwise, whatever the rest of the request says.
-  const txDigest = bytesToHex(sha256(canonicalJsonBytes(body.tx)));
+  const txDigest = hash('sha256', canonicalJson(body.tx), 'hex');
   const earlier = await ctx.earlier(intent.id);
   if (earlier) {
     if (earlier.intentDigest === digestHex && earlier.requestTxDigest === txDigest)

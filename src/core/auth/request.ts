@@ -1,5 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createPrivateKey, createPublicKey, hash, type KeyObject, sign, verify } from 'node:crypto';
 import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { fail, InvalidInputError, ok, type Result } from '../errors/base.ts';
 
@@ -65,8 +64,9 @@ export type AuthRefusal =
   | 'AUTH_STALE'
   | 'AUTH_REPLAY';
 
+/** SHA-256 of the body (Node's one-shot hash: batch bodies are tens of kB). */
 export function bodyDigest(body: Uint8Array | string): Uint8Array {
-  return sha256(typeof body === 'string' ? utf8ToBytes(body) : body);
+  return new Uint8Array(hash('sha256', body, 'buffer'));
 }
 
 /** The exact bytes that are signed. Throws on a field that would break the encoding. */

@@ -1,5 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../../core/encoding/canonical-json.ts';
 import { fail, ok, type Result } from '../../core/errors/base.ts';
 import type { Db, Queryable } from '../db.ts';
@@ -45,9 +44,13 @@ const toEntry = <C, R>(r: Row): OutboxEntry<C, R> => ({
   attempts: Number(r.attempts),
 });
 
-/** SHA-256 of the RFC 8785 form: equal content has one digest whatever its key order. */
+/**
+ * SHA-256 of the RFC 8785 form: equal content has one digest whatever its key order. Node's
+ * one-shot hash (OpenSSL), as the intent digest and the audit chain: ~2.5× less CPU than the JS
+ * SHA-256 on these ~1 kB records, hashed several times per withdrawal.
+ */
 export function contentDigest(content: unknown): string {
-  return bytesToHex(sha256(utf8ToBytes(canonicalJson(content))));
+  return hash('sha256', canonicalJson(content), 'hex');
 }
 
 export class Outbox {
