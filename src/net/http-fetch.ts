@@ -58,10 +58,10 @@ export function keepAliveFetch(o: KeepAliveOptions = {}): HttpFetch & { close():
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new CustosError('INVALID_URL', `unsupported protocol ${url.protocol}`);
     try {
-      return await once(url, init, agents[url.protocol], limit);
+      return await sendOnce(url, init, agents[url.protocol], limit);
     } catch (e) {
       if (!(e instanceof StaleSocket)) throw e;
-      return await once(url, init, agents[url.protocol], limit);
+      return await sendOnce(url, init, agents[url.protocol], limit);
     }
   }) as HttpFetch & { close(): void };
   f.close = () => {
@@ -79,7 +79,8 @@ function abortReason(signal: AbortSignal): unknown {
   return new DOMException('This operation was aborted', 'AbortError');
 }
 
-function once(url: URL, init: HttpRequestInit, agent: http.Agent, limit: number): Promise<HttpResponse> {
+/** One request on a pooled (or new) socket; resolves once the whole body is read. */
+function sendOnce(url: URL, init: HttpRequestInit, agent: http.Agent, limit: number): Promise<HttpResponse> {
   const { signal } = init;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   const body = init.body ?? undefined;

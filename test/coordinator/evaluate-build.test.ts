@@ -101,29 +101,26 @@ describe.each(backends)('evaluate builds at once on $name', (backend) => {
 
   it('never overtakes an intent already waiting for the wallet, nor one holding it', async () => {
     const f = await setup();
+    /** A new intent of the wallet, submitted and evaluated: it must wait in `building`. */
+    const evaluatedWaiting = async (builds: number) => {
+      const intent = makeIntent();
+      expect(await submit(f.c, intent)).toBe(201);
+      await f.run(JOB.evaluate);
+      expect(await f.state(intent.id)).toBe('building');
+      expect(f.chain.builds).toBe(builds);
+      return intent;
+    };
     // The first intent's build fails during its evaluation: it waits in `building` for the build step.
     f.chain.failBuilds = 1;
-    const first = makeIntent();
-    expect(await submit(f.c, first)).toBe(201);
-    await f.run(JOB.evaluate);
-    expect(await f.state(first.id)).toBe('building');
-    expect(f.chain.builds).toBe(0);
+    const first = await evaluatedWaiting(0);
     // A later intent of the same wallet is evaluated while the first waits: it queues behind it.
-    const second = makeIntent();
-    expect(await submit(f.c, second)).toBe(201);
-    await f.run(JOB.evaluate);
-    expect(await f.state(second.id)).toBe('building');
-    expect(f.chain.builds).toBe(0);
+    await evaluatedWaiting(0);
     // The build step builds the first (the oldest waiter) …
     await f.run(JOB.build);
     expect(await f.state(first.id)).toBe('signing');
     expect(f.chain.builds).toBe(1);
     // … and a third intent, evaluated while the first holds the slot, is not built either.
-    const third = makeIntent();
-    expect(await submit(f.c, third)).toBe(201);
-    await f.run(JOB.evaluate);
-    expect(await f.state(third.id)).toBe('building');
-    expect(f.chain.builds).toBe(1);
+    const third = await evaluatedWaiting(1);
     expect(await f.jobKinds(third.id)).toEqual([JOB.evaluate, JOB.build]);
     await f.c.close();
   });
