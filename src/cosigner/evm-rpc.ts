@@ -10,7 +10,7 @@ import {
 import { getHttpRpcClient } from 'viem/utils';
 import type { HotChainState, SafeChainState } from '../core/chains/evm/index.ts';
 import { fail, ok, type Result } from '../core/errors/base.ts';
-import { type JsonRpc, readHotChainState, readSafeState } from '../evm/chain-state.ts';
+import { type JsonRpc, readHotChainState, readSafeState, type SafeListHints } from '../evm/chain-state.ts';
 import { keepAliveFetch, viemFetch } from '../net/http-fetch.ts';
 
 /**
@@ -20,15 +20,15 @@ import { keepAliveFetch, viemFetch } from '../net/http-fetch.ts';
  * stale nonce or hide a changed owner set, module, guard or implementation.
  */
 export interface EvmChainReader {
-  safeState(chain: string, safe: Address): Promise<Result<SafeChainState>>;
+  /** `expect`: the bundle's owners and modules, whose list entries are read in the first batch. */
+  safeState(chain: string, safe: Address, expect?: SafeListHints): Promise<Result<SafeChainState>>;
   hotState(chain: string, account: Address): Promise<Result<HotChainState>>;
 }
 
 type Client = PublicClient<Transport, Chain>;
 
 /**
- * JSON-RPC batching: the calls a state read makes in one tick (a Safe's nonce, owners, threshold,
- * modules and three storage slots at one block — and those of every Safe read concurrently by a
+ * JSON-RPC batching: the calls a state read makes in one tick (a Safe's storage words at one block — and those of every Safe read concurrently by a
  * batch request) travel as ONE HTTP request. `eth_chainId` is asked once per client: the endpoint
  * is fixed by our own config, and a failed answer is not cached.
  */
@@ -62,7 +62,7 @@ const MAX_BATCH = 1_000;
  * those of every Safe a batch request reads) goes out as ONE JSON-RPC batch in one HTTP request
  * through viem's HTTP RPC client (timeout, body limit, error classes), without the per-call
  * machinery of a viem client (dedupe, retry and timeout wrappers, batch scheduler) — a batch
- * request reads 64 Safes × 8 calls. Answers are matched by id; a missing answer, an `error`
+ * request reads 64 Safes × ~10 storage words. Answers are matched by id; a missing answer, an `error`
  * member or a failed HTTP request rejects the call (the reader then fails closed). `eth_chainId`
  * is asked once per endpoint (fixed by our own config); a failed answer is not cached.
  */
@@ -162,7 +162,8 @@ export function viemChainReader(
   };
   return {
     // client(chain) is still asked first: it validates the chain id and the configured URL.
-    safeState: (chain, safe) => guard(chain, () => readSafeState(rpc(chain), safe)),
+    safeState: (chain, safe, expect) =>
+      guard(chain, () => readSafeState(rpc(chain), safe, undefined, expect)),
     hotState: (chain, account) => guard(chain, (c) => readHotChainState(c, account)),
   };
 }

@@ -171,7 +171,7 @@ export function realChecks(o: RealChecksOptions): CosignerChecks {
         }
         const evm = o.evm;
         const state = await memoized(ctx.memo, `safe:${w.chain}:${w.config.address.toLowerCase()}`, () =>
-          evm.safeState(w.chain, w.config.address),
+          evm.safeState(w.chain, w.config.address, w.config),
         );
         if (!state.ok) return state;
         const v = verifySafeTransaction(intent, fields, w, state.value, t.assets);

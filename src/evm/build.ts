@@ -12,7 +12,7 @@ import { ZERO_ADDRESS } from '../core/chains/evm/types.ts';
 import type { HotWallet, SafeWallet } from '../core/chains/evm/wallet-config.ts';
 import { CustosError } from '../core/errors/base.ts';
 import type { Intent } from '../core/intent/schema.ts';
-import { safeAbi } from './safe-abi.ts';
+import { SAFE_SLOTS, safeAbi } from './safe-abi.ts';
 
 type Client = PublicClient<Transport, Chain>;
 
@@ -65,11 +65,10 @@ export async function buildSafeTransfer(
   rpcChainId?: bigint,
 ): Promise<SafeTxFields> {
   await assertChain(client, intent, wallet.chain, rpcChainId);
-  const nonce = await client.readContract({
-    address: wallet.config.address,
-    abi: safeAbi,
-    functionName: 'nonce',
-  });
+  // Safe's nonce from the proxy's storage (slot 5 in 1.3.0 and 1.4.1), as the co-signers read it:
+  // a storage read costs the node a fifth of the getter's eth_call.
+  const word = await client.getStorageAt({ address: wallet.config.address, slot: SAFE_SLOTS.nonce });
+  const nonce = BigInt(word && word !== '0x' ? word : '0x0');
   return {
     ...transferCall(intent),
     operation: 0,

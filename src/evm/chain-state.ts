@@ -1,8 +1,8 @@
 import {
   type Chain,
-  decodeAbiParameters,
-  encodeFunctionData,
+  encodeAbiParameters,
   getAddress,
+  keccak256,
   numberToHex,
   type PublicClient,
   type Transport,
@@ -10,7 +10,7 @@ import {
 import type { Address, Hex } from '../core/chains/evm/types.ts';
 import type { HotChainState, SafeChainState } from '../core/chains/evm/wallet-config.ts';
 import { CustosError } from '../core/errors/base.ts';
-import { FALLBACK_HANDLER_STORAGE_SLOT, GUARD_STORAGE_SLOT, SENTINEL, safeAbi } from './safe-abi.ts';
+import { FALLBACK_HANDLER_STORAGE_SLOT, GUARD_STORAGE_SLOT, SAFE_SLOTS, SENTINEL } from './safe-abi.ts';
 
 type Client = PublicClient<Transport, Chain>;
 
@@ -18,34 +18,27 @@ const slotAddress = (word: Hex | undefined): Address =>
   getAddress(`0x${(word ?? '0x').slice(2).padStart(64, '0').slice(24)}`);
 
 /**
- * The calldata of the Safe getters read below: constant, encoded once at module load (the reads
- * go straight to `eth_call` through the client's transport — one JSON-RPC batch per tick — and
- * skip viem's per-call action machinery; results are decoded with viem's ABI decoder).
+ * The co-signer reads the proxy's storage words (SAFE_SLOTS) instead of calling the getters: a
+ * getter is code the node must run (an `eth_call`, ~5× the node's CPU of a storage read measured
+ * on anvil), and slot 0 — read in the same batch, at the same block — is checked against the
+ * pinned singleton before anything else is trusted, so the words mean what the getters return.
  */
-const CALLDATA = {
-  nonce: encodeFunctionData({ abi: safeAbi, functionName: 'nonce' }),
-  getOwners: encodeFunctionData({ abi: safeAbi, functionName: 'getOwners' }),
-  getThreshold: encodeFunctionData({ abi: safeAbi, functionName: 'getThreshold' }),
-  getModulesPaginated: encodeFunctionData({
-    abi: safeAbi,
-    functionName: 'getModulesPaginated',
-    args: [SENTINEL, 50n],
-  }),
-} as const;
+const SLOT = SAFE_SLOTS;
 
-/** Return types of the getters decoded with viem's ABI decoder (the ABI's own output lists). */
-const OUTPUTS = {
-  getOwners: [{ type: 'address[]' }],
-  getModulesPaginated: [{ type: 'address[]' }, { type: 'address' }],
-} as const;
+/** Upper bound on a linked list's length (wallet config allows 50 owners): beyond it, garbage. */
+const MAX_LIST = 256;
 
-/** A `uint256` return value: exactly one 32-byte word (what the Safe getters return), else throws. */
-function uint256(word: Hex, what: string): bigint {
-  if (word.length !== 66)
-    throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not one 32-byte word`, {
-      details: { bytes: (word.length - 2) / 2 },
-    });
-  return BigInt(word);
+const mappingSlots = new Map<string, Hex>();
+/** keccak256(abi.encode(key, slot)): the word of `mapping(address => address)` at `slot` for `key`. */
+function mappingSlot(slot: bigint, key: Address): Hex {
+  const id = `${slot}:${key.toLowerCase()}`;
+  let s = mappingSlots.get(id);
+  if (!s) {
+    s = keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'uint256' }], [key, slot]));
+    if (mappingSlots.size >= 10_000) mappingSlots.clear();
+    mappingSlots.set(id, s);
+  }
+  return s;
 }
 
 /** One JSON-RPC call: resolves to its `result`, rejects on a transport or JSON-RPC error. */
@@ -75,13 +68,46 @@ export function quantity(v: unknown, what: string): bigint {
   return BigInt(v);
 }
 
-/** `eth_call` / `eth_getStorageAt` result: 0x-prefixed hex bytes; anything else throws. */
-function data(v: unknown, what: string): Hex {
-  if (typeof v !== 'string' || v.length % 2 !== 0 || !/^0x[0-9a-fA-F]*$/.test(v))
-    throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not hex data`, {
+/** An `eth_getStorageAt` result: hex of at most 32 bytes, left-padded to one word; else throws. */
+function word(v: unknown, what: string): Hex {
+  if (typeof v !== 'string' || v.length % 2 !== 0 || v.length > 66 || !/^0x[0-9a-fA-F]*$/.test(v))
+    throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not one storage word`, {
       details: { value: String(v).slice(0, 80) },
     });
-  return v as Hex;
+  return `0x${v.slice(2).padStart(64, '0')}`;
+}
+
+const ZERO = '0x0000000000000000000000000000000000000000';
+
+/**
+ * Follows one of the Safe's `mapping(address => address)` linked lists from SENTINEL back to
+ * SENTINEL, as the getters do. A zero entry ends the modules list (getModulesPaginated stops
+ * there) but breaks the owners list (getOwners would revert); a repeated entry or a list longer
+ * than any Safe allows is garbage. Either way it throws, and the read fails closed.
+ */
+async function walk(
+  next: (key: Address) => Promise<Address>,
+  what: string,
+  zeroEnds: boolean,
+): Promise<Address[]> {
+  const out: Address[] = [];
+  const seen = new Set<string>();
+  for (let k = await next(SENTINEL); ; k = await next(k)) {
+    const lower = k.toLowerCase();
+    if (lower === SENTINEL || (zeroEnds && lower === ZERO)) return out;
+    if (lower === ZERO || seen.has(lower) || out.length >= MAX_LIST)
+      throw new CustosError('CHAIN_STATE_MALFORMED', `${what}: not a list from the sentinel back to it`, {
+        details: { entries: out.length, at: k },
+      });
+    seen.add(lower);
+    out.push(k);
+  }
+}
+
+/** The lists the caller expects (its wallet config): their entries are read in the first batch. */
+export interface SafeListHints {
+  owners: readonly Address[];
+  modules: readonly Address[];
 }
 
 /**
@@ -105,16 +131,20 @@ function latestBlock(rpc: JsonRpc): Promise<bigint> {
 }
 
 /**
- * Reads a Safe's live configuration, all at one block. The masterCopy is read from storage slot
- * 0 directly — a swapped implementation can lie through any getter (Bybit's did), not through
- * the proxy's own storage. Used by the co-signer against ITS OWN RPC endpoint.
+ * Reads a Safe's live configuration, all at one block, from the proxy's own storage (never
+ * through a getter: a swapped implementation can lie through any getter — Bybit's did — not
+ * through the proxy's storage; slot 0, the masterCopy, is what the caller checks first). With
+ * `expect` (the wallet config's owners and modules), a matching Safe is read in ONE JSON-RPC
+ * batch; a Safe whose lists differ costs one more round trip per unexpected entry. Used by the
+ * co-signer against ITS OWN RPC endpoint.
  */
 export function readSafeChainState(
   client: Client,
   safe: Address,
   blockNumber?: bigint,
+  expect?: SafeListHints,
 ): Promise<SafeChainState> {
-  return readSafeState(rpcOf(client), safe, blockNumber);
+  return readSafeState(rpcOf(client), safe, blockNumber, expect);
 }
 
 /** {@link readSafeChainState} over any JSON-RPC function (the co-signer's batching one, evm-rpc.ts). */
@@ -122,34 +152,53 @@ export async function readSafeState(
   rpc: JsonRpc,
   safe: Address,
   blockNumber?: bigint,
+  expect?: SafeListHints,
 ): Promise<SafeChainState> {
   const at = blockNumber ?? (await latestBlock(rpc));
   const tag = numberToHex(at);
-  const call = (input: Hex) => rpc('eth_call', [{ to: safe, data: input }, tag]);
   const slot = (s: Hex) => rpc('eth_getStorageAt', [safe, s, tag]);
   const readAll = async () => {
-    const [chainId, nonce, owners, threshold, modules, slot0, guard, fallbackHandler] = await Promise.all([
+    // Speculative reads of the expected owners' and modules' list entries travel in the same
+    // batch as the fixed slots; the walks below fetch any entry that was not guessed (a Safe
+    // whose owners changed), one round trip per unexpected entry.
+    const guessed = new Map<Hex, Promise<unknown>>();
+    const guess = (k: Hex) => {
+      if (guessed.has(k)) return;
+      const p = slot(k);
+      p.catch(() => undefined); // an entry the walk never reaches must not reject unhandled
+      guessed.set(k, p);
+    };
+    for (const [mapping, keys] of [
+      [SLOT.owners, expect?.owners ?? []],
+      [SLOT.modules, expect?.modules ?? []],
+    ] as const) {
+      guess(mappingSlot(mapping, SENTINEL));
+      for (const k of keys) guess(mappingSlot(mapping, k));
+    }
+    const [chainId, nonce, threshold, slot0, guard, fallbackHandler] = await Promise.all([
       rpc('eth_chainId'),
-      call(CALLDATA.nonce),
-      call(CALLDATA.getOwners),
-      call(CALLDATA.getThreshold),
-      call(CALLDATA.getModulesPaginated),
-      slot('0x0'),
+      slot(SLOT.nonce),
+      slot(SLOT.threshold),
+      slot(SLOT.singleton),
       slot(GUARD_STORAGE_SLOT),
       slot(FALLBACK_HANDLER_STORAGE_SLOT),
     ]);
+    const entry = async (mapping: bigint, key: Address, what: string): Promise<Address> => {
+      const k = mappingSlot(mapping, key);
+      return slotAddress(word(await (guessed.get(k) ?? slot(k)), what));
+    };
     // Decoded inside the try: a malformed answer fails like an unreachable node (I6).
     const state: SafeChainState = {
       chainId: quantity(chainId, 'eth_chainId'),
-      nonce: uint256(data(nonce, 'nonce'), 'nonce'),
-      singleton: slotAddress(data(slot0, 'slot 0')),
-      owners: decodeAbiParameters(OUTPUTS.getOwners, data(owners, 'getOwners'))[0].map((o) => getAddress(o)),
-      threshold: uint256(data(threshold, 'getThreshold'), 'getThreshold'),
-      modules: decodeAbiParameters(OUTPUTS.getModulesPaginated, data(modules, 'getModulesPaginated'))[0].map(
-        (m) => getAddress(m),
-      ),
-      guard: slotAddress(data(guard, 'guard slot')),
-      fallbackHandler: slotAddress(data(fallbackHandler, 'fallback handler slot')),
+      nonce: BigInt(word(nonce, 'nonce slot')),
+      singleton: slotAddress(word(slot0, 'slot 0')),
+      // OwnerManager.getOwners: SENTINEL → o1 → … → SENTINEL; a zero entry is a broken list.
+      owners: await walk((k) => entry(SLOT.owners, k, 'owners entry'), 'owners', false),
+      threshold: BigInt(word(threshold, 'threshold slot')),
+      // ModuleManager.getModulesPaginated: stops at SENTINEL or at an unset (zero) entry.
+      modules: await walk((k) => entry(SLOT.modules, k, 'modules entry'), 'modules', true),
+      guard: slotAddress(word(guard, 'guard slot')),
+      fallbackHandler: slotAddress(word(fallbackHandler, 'fallback handler slot')),
     };
     return state;
   };
@@ -157,10 +206,11 @@ export async function readSafeState(
   try {
     all = await readAll();
   } catch (cause) {
-    // A Safe whose slot 0 was swapped (Bybit) may no longer answer its getters at all: report
-    // slot 0 with the failure so the caller sees why, and never proceed without state (I6).
+    // A Safe whose storage was rewritten through a delegatecall (Bybit) may hold lists no
+    // singleton would: report slot 0 with the failure so the caller sees why, and never proceed
+    // without state (I6).
     const slot0 = await slot('0x0')
-      .then((v) => slotAddress(data(v, 'slot 0')))
+      .then((v) => slotAddress(word(v, 'slot 0')))
       .catch(() => undefined);
     throw new CustosError('CHAIN_STATE_UNAVAILABLE', 'could not read the Safe configuration', {
       cause,

@@ -23,7 +23,7 @@ export async function verifySafeRegistration(
   if (chain.namespace !== 'eip155' || chain.chainId !== rpcChainId) {
     return fail('CHAIN_MISMATCH', `RPC endpoint is chain ${rpcChainId}, wallet is ${wallet.chain}`);
   }
-  const state = await readSafeChainState(client, wallet.config.address);
+  const state = await readSafeChainState(client, wallet.config.address, undefined, wallet.config);
   const findings = safeStateFindings(wallet, state);
   if (findings.length > 0) return fail('WALLET_CONFIG_CHANGED', findings[0]!.message, findings[0]!.details);
   const onChain = await client.readContract({

@@ -20,5 +20,17 @@ export const proxyFactoryAbi = parseAbi([
 export const GUARD_STORAGE_SLOT = '0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8';
 export const FALLBACK_HANDLER_STORAGE_SLOT =
   '0x6c9a6c4a39284e37ed1cf53d337577d14212a4870fb976a4366c693b939918d5';
+/**
+ * The proxy's linear storage as the supported singletons (1.3.0, 1.4.1) lay it out: Singleton
+ * (slot 0), ModuleManager's `modules` mapping (1), OwnerManager's `owners` mapping (2), ownerCount
+ * (3) and threshold (4), then Safe's nonce (5).
+ */
+export const SAFE_SLOTS = {
+  singleton: '0x0',
+  modules: 1n,
+  owners: 2n,
+  threshold: '0x4',
+  nonce: '0x5',
+} as const;
 /** Linked-list sentinel of OwnerManager/ModuleManager. */
 export const SENTINEL = '0x0000000000000000000000000000000000000001';

@@ -23,9 +23,9 @@ import {
 import { CHAIN, startWorld, type World } from '../evm/world.ts';
 
 /**
- * The co-signer's Safe state reader (raw `eth_call`/`eth_getStorageAt` with precomputed calldata)
+ * The co-signer's Safe state reader (the proxy's storage words only: no getter runs on the node)
  * against real Safes on anvil: the same values as viem's readContract/getStorageAt actions (the
- * reader it replaced, kept here as the reference), one shared eth_blockNumber for concurrent
+ * getters, kept here as the reference), one shared eth_blockNumber for concurrent
  * reads and a fresh one for the next, and the same typed refusal (CHAIN_STATE_UNAVAILABLE) when
  * the node is unreachable or answers garbage (a TEST DOUBLE proxy tampers with anvil's answers).
  */
@@ -79,9 +79,11 @@ const setSlot = (safe: `0x${string}`, slot: `0x${string}`, value: bigint | `0x${
       ? `0x${value.toString(16).padStart(64, '0')}`
       : value.toLowerCase().slice(2).padStart(64, '0').replace(/^/, '0x'),
   ]);
-/** Safe ModuleManager: `mapping(address => address) modules` at slot 1. */
-const moduleSlot = (key: `0x${string}`) =>
-  keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'uint256' }], [key, 1n]));
+/** Safe ModuleManager: `mapping(address => address) modules` at slot 1; OwnerManager's owners at 2. */
+const mappingSlot = (slot: bigint) => (key: `0x${string}`) =>
+  keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'uint256' }], [key, slot]));
+const moduleSlot = mappingSlot(1n);
+const ownerSlot = mappingSlot(2n);
 
 beforeAll(async () => {
   w = await startWorld();
@@ -157,8 +159,11 @@ describe('Safe chain-state reader on anvil', () => {
     expect(y!.nonce).toBe(9n);
     const methods = seen.flat();
     expect(methods.filter((m) => m === 'eth_blockNumber')).toHaveLength(1);
-    expect(methods.filter((m) => m === 'eth_call')).toHaveLength(8);
-    expect(methods.filter((m) => m === 'eth_getStorageAt')).toHaveLength(6);
+    expect(methods.filter((m) => m === 'eth_call')).toHaveLength(0);
+    // Without hints each list is walked entry by entry: 5 fixed words, SENTINEL and every owner,
+    // SENTINEL of the modules (and b's one module), per Safe.
+    const owners = w.owners.length;
+    expect(methods.filter((m) => m === 'eth_getStorageAt')).toHaveLength(2 * (5 + 1 + owners + 1) + 1);
     seen.length = 0;
     await w.anvil.mine();
     await readSafeChainState(client, safes[0]!.config.address);
@@ -172,26 +177,19 @@ describe('Safe chain-state reader on anvil', () => {
       if (when(c)) a.result = result;
     };
   const is = (method: string) => (c: Call) => c.method === method;
+  const entryOf = (slot: string) => (c: Call) => c.method === 'eth_getStorageAt' && c.params?.[1] === slot;
+  const word = (a: string) => `0x${a.slice(2).toLowerCase().padStart(64, '0')}`;
   const garbage: [string, (c: Call, a: Record<string, unknown>) => void][] = [
-    ['empty eth_call result (no code / hijacked getter)', answer(is('eth_call'), '0x')],
-    ['odd-length hex from eth_call', answer(is('eth_call'), '0x123')],
+    ['odd-length hex for a storage word', answer(is('eth_getStorageAt'), '0x123')],
     ['non-hex storage word', answer(is('eth_getStorageAt'), 'not hex')],
     ['over-long storage word', answer(is('eth_getStorageAt'), `0x${'ab'.repeat(40)}`)],
     ['chain id not a quantity', answer(is('eth_chainId'), '0xzz')],
     ['numeric chain id', answer(is('eth_chainId'), 31337)],
+    // getOwners would revert on either: the read must not invent an owner list.
+    ['an owners entry unset (a broken list)', (c, a) => answer(entryOf(ownerSlot(w.owners[1]!)), '0x')(c, a)],
     [
-      'owners not an address array',
-      answer(
-        (c) => c.method === 'eth_call' && (c.params?.[0] as { data?: string })?.data === '0xa0e67e2b',
-        `0x${'ff'.repeat(32)}`,
-      ),
-    ],
-    [
-      'nonce answered with two words',
-      answer(
-        (c) => c.method === 'eth_call' && (c.params?.[0] as { data?: string })?.data === '0xaffed0e0',
-        `0x${'00'.repeat(63)}01`,
-      ),
+      'an owners list that loops back on itself',
+      (c, a) => answer(entryOf(ownerSlot(w.owners[1]!)), word(w.owners[0]!))(c, a),
     ],
     [
       // (co-signer reader only: viem's batching transport, used through a viem client, pairs
@@ -202,11 +200,11 @@ describe('Safe chain-state reader on anvil', () => {
       },
     ],
     [
-      'JSON-RPC error for a getter',
+      'JSON-RPC error for a storage read',
       (c, a) => {
-        if (c.method !== 'eth_call') return;
+        if (c.method !== 'eth_getStorageAt') return;
         delete a.result;
-        a.error = { code: -32000, message: 'execution reverted' };
+        a.error = { code: -32000, message: 'header not found' };
       },
     ],
   ];
@@ -230,15 +228,42 @@ describe('Safe chain-state reader on anvil', () => {
   it('the co-signer reader: one HTTP request for concurrent Safe reads, eth_chainId once per endpoint', async () => {
     const reader = viemChainReader({ [CHAIN]: proxyUrl });
     seen.length = 0;
-    const [x, y] = await Promise.all(safes.map((s) => reader.safeState(CHAIN, s.config.address)));
+    const [x, y] = await Promise.all(safes.map((s) => reader.safeState(CHAIN, s.config.address, s.config)));
     expect(x).toMatchObject({ ok: true, value: { chainId: 31337n, nonce: 0n } });
     expect(y).toMatchObject({ ok: true, value: { nonce: 9n } });
-    // blockNumber first, then every call of both Safes in one JSON-RPC batch.
-    expect(seen.map((calls) => calls.length)).toEqual([1, 15]);
+    // blockNumber first, then every word of both Safes in one JSON-RPC batch (chain id, 5 fixed
+    // words, the owners' and the modules' SENTINEL entries and every expected owner's entry),
+    // then b's module entry: the module is not in its config, so it was not guessed.
+    const words = 5 + 2 + w.owners.length;
+    expect(seen.map((calls) => calls.length)).toEqual([1, 1 + 2 * words, 1]);
+    expect(seen.flat().filter((m) => m === 'eth_call')).toHaveLength(0);
     seen.length = 0;
-    expect(await reader.safeState(CHAIN, safes[0]!.config.address)).toEqual(x);
+    expect(await reader.safeState(CHAIN, safes[0]!.config.address, safes[0]!.config)).toEqual(x);
     expect(seen.flat().filter((m) => m === 'eth_chainId')).toHaveLength(0);
     expect(seen.flat().filter((m) => m === 'eth_blockNumber')).toHaveLength(1);
+  });
+
+  it('an owner swapped behind the config: the hints are only guesses, the walk reads the live list', async () => {
+    const safe = safes[0]!.config.address;
+    const [first, second, third] = w.owners as [`0x${string}`, `0x${string}`, `0x${string}`];
+    const intruder = getAddress('0x00000000000000000000000000000000000bad01');
+    // SENTINEL → first → intruder → third → SENTINEL, the second owner's entry left behind.
+    await setSlot(safe, ownerSlot(first), intruder);
+    await setSlot(safe, ownerSlot(intruder), third);
+    await w.anvil.mine();
+    try {
+      const at = await w.anvil.client.getBlockNumber();
+      const expected = await reference(w.anvil.client, safe, at);
+      expect(expected.owners).toEqual([first, intruder, third]);
+      seen.length = 0;
+      const r = await viemChainReader({ [CHAIN]: proxyUrl }).safeState(CHAIN, safe, safes[0]!.config);
+      expect(r).toEqual({ ok: true, value: expected });
+      expect(seen.length).toBe(3); // block number, the guessed batch, the intruder's entry
+    } finally {
+      await setSlot(safe, ownerSlot(first), second);
+      await setSlot(safe, ownerSlot(intruder), 0n);
+      await w.anvil.mine();
+    }
   });
 
   it('fails closed with CHAIN_STATE_UNAVAILABLE when the node answers HTTP 500', async () => {

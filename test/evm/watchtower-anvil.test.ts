@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeSafeTxHashes, parseSafeVersion } from '../../src/core/chains/evm/safe-hash.ts';
 import { signSafeTx } from '../../src/core/chains/evm/sign.ts';
 import type { Address, Hex, SafeTxFields } from '../../src/core/chains/evm/types.ts';
-import { verifySafeTransaction } from '../../src/core/chains/evm/verify-safe.ts';
+import { safeStateFindings, verifySafeTransaction } from '../../src/core/chains/evm/verify-safe.ts';
 import type { HotWallet, SafeWallet } from '../../src/core/chains/evm/wallet-config.ts';
 import type { EvmAlert, MatchLookup } from '../../src/core/chains/evm/watch.ts';
 import { buildSafeTransfer } from '../../src/evm/build.ts';
@@ -142,11 +142,18 @@ describe('watchtower on anvil', () => {
     expect(slot.details.actual).toBe(backdoorImpl);
     expect(slot.severity).toBe('critical');
     expect(slot.txHash).toBe(exec.txHash);
-    // The hijacked Safe no longer answers its getters: chain-state reads fail closed, naming slot 0.
-    await expect(readSafeChainState(w.anvil.client, safe141.config.address)).rejects.toMatchObject({
-      code: 'CHAIN_STATE_UNAVAILABLE',
-      details: { slot0: backdoorImpl },
-    });
+    // The hijacked Safe's storage still reads (no getter runs): slot 0 is the backdoor, which is
+    // exactly the difference from the wallet config a co-signer refuses on.
+    const hijacked = await readSafeChainState(
+      w.anvil.client,
+      safe141.config.address,
+      undefined,
+      safe141.config,
+    );
+    expect(hijacked.singleton).toBe(backdoorImpl);
+    expect(safeStateFindings(safe141, hijacked)).toMatchObject([
+      { code: 'WALLET_CONFIG_CHANGED', details: { singleton: { actual: backdoorImpl } } },
+    ]);
   });
 
   it('owner added on a Safe 1.3.0 with leaked keys: config-change alerts (non-indexed events)', async () => {
