@@ -12,7 +12,7 @@ import { ZERO_ADDRESS } from '../core/chains/evm/types.ts';
 import type { HotWallet, SafeWallet } from '../core/chains/evm/wallet-config.ts';
 import { CustosError } from '../core/errors/base.ts';
 import type { Intent } from '../core/intent/schema.ts';
-import { SAFE_SLOTS, safeAbi } from './safe-abi.ts';
+import { SAFE_SLOTS } from './safe-abi.ts';
 
 type Client = PublicClient<Transport, Chain>;
 
