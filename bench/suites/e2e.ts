@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes, randomUUID, sign, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import pg from 'pg';
@@ -46,6 +46,23 @@ function procStat(pid: number): { cpuMs: number; rssMiB: number } {
   };
   visit(pid);
   return { cpuMs, rssMiB: Math.round(rssKiB / 1024) };
+}
+
+/**
+ * Sets the OS niceness of a process, every one of its threads (Linux keeps it per thread: a
+ * runtime's helper threads would otherwise stay at the old priority) and its descendants — what
+ * `Nice=` in a systemd unit does for a service from its start.
+ */
+function reniceTree(pid: number, nice: number): void {
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      setPriority(Number(tid), nice);
+      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(' ') : []) reniceTree(Number(k), nice);
+    } catch {
+      /* exited */
+    }
+  }
 }
 
 const UNIX_SOCKET_DIR = '/var/run/postgresql';
@@ -434,6 +451,7 @@ const suite: BenchSuite = {
       const walBefore = await walCounters(databaseUrl);
       // 1,500 submits (15 s): the p99 is then the 15th worst, not the 5th of 500.
       const ol = await submitOpenLoop(dep, 100, ctx.quick ? 200 : 1500, 'bench latency');
+      const olEnd = Date.now();
       measurements.push({
         name: 'POST /v1/intents at 100 intents/s (open loop, workflow running)',
         p50Us: ol.p50,
@@ -445,7 +463,7 @@ const suite: BenchSuite = {
         target: 'p99 < 50 ms at 100 intents/s',
         met: ol.p99 < 50_000 && (ol.codes[201] ?? 0) === ol.n,
       });
-      await waitSigned(ol.ids, 60_000);
+      const olSigned = await waitSigned(ol.ids, 60_000);
       // Confirmations of the last ones (a block per second) before the CPU is read.
       await new Promise((r) => setTimeout(r, 2500));
       const olAfter = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
@@ -477,6 +495,36 @@ const suite: BenchSuite = {
           'WAL flushes (fsync)': walPer('syncs'),
           commits: walPer('commits'),
         },
+      });
+
+      // 2b. The same latency run with every process but the API at niceness 10 (the workflow, the
+      // co-signers, anvil): on one saturated host the API's answers then win the CPU and the
+      // background work takes what is left, as `Nice=10` on those units would do. Beside 2, same
+      // deployment, same minute; PostgreSQL's backends stay at the default priority.
+      const NICE = 10;
+      for (const k of ['coordinator (workflow)', 'cosigner-a', 'cosigner-b', 'anvil'] as const)
+        reniceTree(pids[k], NICE);
+      await new Promise((r) => setTimeout(r, 2000));
+      const olNice = await submitOpenLoop(dep, 100, ctx.quick ? 200 : 1500, 'bench latency nice');
+      const olNiceEnd = Date.now();
+      const niceSigned = await waitSigned(olNice.ids, 120_000);
+      // How far the background work lagged: last signature after the last submit was answered.
+      const drainS = (r: typeof niceSigned, end: number) =>
+        r.signed.length
+          ? Number(((Math.max(...r.signed.map((x) => x.signedMs)) - end) / 1000).toFixed(1))
+          : null;
+      measurements.push({
+        name: `POST /v1/intents at 100 intents/s, workflow + co-signers + anvil at nice ${NICE} (open loop)`,
+        p50Us: olNice.p50,
+        p99Us: olNice.p99,
+        extra: {
+          intents: olNice.n,
+          ...Object.fromEntries(Object.entries(olNice.codes).map(([k, v]) => [`HTTP ${k}`, v])),
+          signed: niceSigned.signed.length,
+          'last signature, s after the last submit (this run / at equal priority)': `${drainS(niceSigned, olNiceEnd)} / ${drainS(olSigned, olEnd)}`,
+        },
+        target: `p99 < 50 ms at 100 intents/s with the API prioritized (nice ${NICE} on the rest)`,
+        met: olNice.p99 < 50_000 && (olNice.codes[201] ?? 0) === olNice.n,
       });
 
       // 3. One withdrawal alone: submit → signatures → confirmed on chain, with automine so that the
