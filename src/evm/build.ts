@@ -12,7 +12,7 @@ import { ZERO_ADDRESS } from '../core/chains/evm/types.ts';
 import type { HotWallet, SafeWallet } from '../core/chains/evm/wallet-config.ts';
 import { CustosError } from '../core/errors/base.ts';
 import type { Intent } from '../core/intent/schema.ts';
-import { SAFE_SLOTS } from './safe-abi.ts';
+import { readSafeNonce } from './chain-state.ts';
 
 type Client = PublicClient<Transport, Chain>;
 
@@ -65,10 +65,8 @@ export async function buildSafeTransfer(
   rpcChainId?: bigint,
 ): Promise<SafeTxFields> {
   await assertChain(client, intent, wallet.chain, rpcChainId);
-  // Safe's nonce from the proxy's storage (slot 5 in 1.3.0 and 1.4.1), as the co-signers read it:
-  // a storage read costs the node a fifth of the getter's eth_call.
-  const word = await client.getStorageAt({ address: wallet.config.address, slot: SAFE_SLOTS.nonce });
-  const nonce = BigInt(word && word !== '0x' ? word : '0x0');
+  // From the proxy's storage, as the co-signers read it: a fifth of the getter's node CPU.
+  const nonce = await readSafeNonce(client, wallet.config.address);
   return {
     ...transferCall(intent),
     operation: 0,

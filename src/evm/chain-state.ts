@@ -17,14 +17,6 @@ type Client = PublicClient<Transport, Chain>;
 const slotAddress = (word: Hex | undefined): Address =>
   getAddress(`0x${(word ?? '0x').slice(2).padStart(64, '0').slice(24)}`);
 
-/**
- * The co-signer reads the proxy's storage words (SAFE_SLOTS) instead of calling the getters: a
- * getter is code the node must run (an `eth_call`, ~5× the node's CPU of a storage read measured
- * on anvil), and slot 0 — read in the same batch, at the same block — is checked against the
- * pinned singleton before anything else is trusted, so the words mean what the getters return.
- */
-const SLOT = SAFE_SLOTS;
-
 /** Upper bound on a linked list's length (wallet config allows 50 owners): beyond it, garbage. */
 const MAX_LIST = 256;
 
@@ -136,7 +128,8 @@ function latestBlock(rpc: JsonRpc): Promise<bigint> {
  * through the proxy's storage; slot 0, the masterCopy, is what the caller checks first). With
  * `expect` (the wallet config's owners and modules), a matching Safe is read in ONE JSON-RPC
  * batch; a Safe whose lists differ costs one more round trip per unexpected entry. Used by the
- * co-signer against ITS OWN RPC endpoint.
+ * co-signer against ITS OWN RPC endpoint. Storage words, not getters, also because a getter is
+ * code the node must run (an `eth_call`, ~5× the node's CPU of a storage read on anvil).
  */
 export function readSafeChainState(
   client: Client,
@@ -169,17 +162,17 @@ export async function readSafeState(
       guessed.set(k, p);
     };
     for (const [mapping, keys] of [
-      [SLOT.owners, expect?.owners ?? []],
-      [SLOT.modules, expect?.modules ?? []],
+      [SAFE_SLOTS.owners, expect?.owners ?? []],
+      [SAFE_SLOTS.modules, expect?.modules ?? []],
     ] as const) {
       guess(mappingSlot(mapping, SENTINEL));
       for (const k of keys) guess(mappingSlot(mapping, k));
     }
     const [chainId, nonce, threshold, slot0, guard, fallbackHandler] = await Promise.all([
       rpc('eth_chainId'),
-      slot(SLOT.nonce),
-      slot(SLOT.threshold),
-      slot(SLOT.singleton),
+      slot(SAFE_SLOTS.nonce),
+      slot(SAFE_SLOTS.threshold),
+      slot(SAFE_SLOTS.singleton),
       slot(GUARD_STORAGE_SLOT),
       slot(FALLBACK_HANDLER_STORAGE_SLOT),
     ]);
@@ -193,10 +186,10 @@ export async function readSafeState(
       nonce: BigInt(word(nonce, 'nonce slot')),
       singleton: slotAddress(word(slot0, 'slot 0')),
       // OwnerManager.getOwners: SENTINEL → o1 → … → SENTINEL; a zero entry is a broken list.
-      owners: await walk((k) => entry(SLOT.owners, k, 'owners entry'), 'owners', false),
+      owners: await walk((k) => entry(SAFE_SLOTS.owners, k, 'owners entry'), 'owners', false),
       threshold: BigInt(word(threshold, 'threshold slot')),
       // ModuleManager.getModulesPaginated: stops at SENTINEL or at an unset (zero) entry.
-      modules: await walk((k) => entry(SLOT.modules, k, 'modules entry'), 'modules', true),
+      modules: await walk((k) => entry(SAFE_SLOTS.modules, k, 'modules entry'), 'modules', true),
       guard: slotAddress(word(guard, 'guard slot')),
       fallbackHandler: slotAddress(word(fallbackHandler, 'fallback handler slot')),
     };
@@ -218,6 +211,13 @@ export async function readSafeState(
     });
   }
   return all;
+}
+
+/** Only the nonce slot, at the latest block (the coordinator's build; co-signers check it again). */
+export async function readSafeNonce(client: Client, safe: Address): Promise<bigint> {
+  return BigInt(
+    word(await rpcOf(client)('eth_getStorageAt', [safe, SAFE_SLOTS.nonce, 'latest']), 'nonce slot'),
+  );
 }
 
 /** Only slot 0 (the watchtower reads it for every Safe touched in a block). */
