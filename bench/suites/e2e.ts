@@ -82,6 +82,34 @@ function unixSocketUrl(url: string): string {
 }
 
 /** CPU time of every PostgreSQL server process on this machine (the server the run talks to). */
+/**
+ * Samples the machine's CPU time (all cores, /proc/stat) every 50 ms, so a run can report how busy
+ * the machine was between two instants: below 100 % the pipeline, not the CPU, set the pace
+ * (waits between stages, round trips), and a cheaper step would not make the run faster.
+ */
+function machineCpuSampler() {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3]! + f[4]!; // idle + iowait
+    const total = f.reduce((a, b) => a + b, 0);
+    return { at: Date.now(), busy: total - idle, total };
+  };
+  const samples = [read()];
+  const timer = setInterval(() => samples.push(read()), 50);
+  return {
+    /** Fraction of all cores busy between `fromMs` and `toMs` (Date.now() instants). */
+    busyBetween(fromMs: number, toMs: number): number {
+      clearInterval(timer);
+      samples.push(read());
+      const at = (t: number) =>
+        samples.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
+      const a = at(fromMs);
+      const b = at(toMs);
+      return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+    },
+  };
+}
+
 function postgresCpuMs(): number {
   let ms = 0;
   for (const d of readdirSync('/proc')) {
@@ -391,57 +419,78 @@ const suite: BenchSuite = {
       await waitSigned(warm.ids, 60_000);
 
       // 1. Throughput: 300 intents/s offered for a few seconds; submit → both co-signer signatures.
+      // Twice: the first burst after start-up (code still being compiled, PostgreSQL's caches
+      // cold: what a freshly started deployment does), then, once its withdrawals are confirmed,
+      // a second burst on the same Safes (each one's next nonce): the service as it runs for
+      // days, which is what a sustained rate describes. The target is judged on the second.
       const offered = 300;
       const total = ctx.quick ? 100 : 600;
-      const refBurst = referenceCpuMs();
-      const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
-      const pgBefore = postgresCpuMs();
-      const t0 = Date.now();
-      const run = await submitOpenLoop(dep, offered, total, 'bench throughput');
-      const res = await waitSigned(run.ids, 120_000);
-      const after = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
-      const pgMs = postgresCpuMs() - pgBefore;
-      const lastSigned = Math.max(...res.signed.map((x) => x.signedMs));
-      const rate = res.signed.length / ((lastSigned - t0) / 1000);
-      const lat = res.signed.map((x) => (x.signedMs - x.createdMs) * 1000).sort((a, b) => a - b);
-      measurements.push({
-        name: `submit → both co-signer signatures, ${offered}/s offered over ${safes} Safes`,
-        opsPerSec: rate,
-        p50Us: pct(lat, 0.5),
-        p99Us: pct(lat, 0.99),
-        extra: { submitted: total, signed: res.signed.length, failed: res.failed, ...run.codes },
-        target: '≥ 300 intents/s submit → both signatures',
-        met: rate >= 300 && res.signed.length === total,
-      });
-      const perIntent = Object.fromEntries(
-        Object.keys(pids).map((k) => [k, (after[k]!.cpuMs - before[k]!.cpuMs) / total]),
-      );
-      // Every PostgreSQL server process on the machine (the run's three databases' backends, the
-      // WAL writer, checkpointer…): the machine runs nothing else against it meanwhile.
-      perIntent.postgresql = pgMs / total;
-      const systemMs = Object.values(perIntent).reduce((a, b) => a + b, 0);
-      measurements.push({
-        name: 'CPU ms per intent, by process (throughput run, to both signatures and on to confirmation)',
-        extra: {
-          ...Object.fromEntries(Object.entries(perIntent).map(([k, v]) => [k, Number(v.toFixed(2))])),
-          'total (Custos + anvil + PostgreSQL)': Number(systemMs.toFixed(2)),
-          'load generator (this process, not in the total)': Number(run.loadCpuMsPerIntent.toFixed(2)),
-          'intents/s that total allows on 2 cores': Math.round(2000 / systemMs),
-          'reference workload CPU ms just before (see referenceCpuMs)': Number(refBurst.toFixed(1)),
-          'total ÷ reference workload': Number((systemMs / refBurst).toFixed(3)),
-        },
-      });
-      measurements.push({
-        name: 'ms since the previous transition, by workflow event (throughput run; p50/p99)',
-        extra: Object.fromEntries(
-          Object.entries(await stageLatencies(databaseUrl, coordinatorSchema, run.ids)).map(([k, v]) => [
-            k,
-            `${v.p50}/${v.p99} (${v.n})`,
-          ]),
-        ),
-      });
-      // Let the throughput run's broadcasts and confirmations finish before measuring latency.
-      await new Promise((r) => setTimeout(r, ctx.quick ? 2000 : 8000));
+      const settleMs = ctx.quick ? 2000 : 8000;
+      const throughput = async (label: string, tag: string, judged: boolean) => {
+        const refBurst = referenceCpuMs();
+        const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
+        const pgBefore = postgresCpuMs();
+        const machine = machineCpuSampler();
+        const t0 = Date.now();
+        const run = await submitOpenLoop(dep, offered, total, tag);
+        const res = await waitSigned(run.ids, 120_000);
+        const after = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
+        const pgMs = postgresCpuMs() - pgBefore;
+        const lastSigned = Math.max(...res.signed.map((x) => x.signedMs));
+        const rate = res.signed.length / ((lastSigned - t0) / 1000);
+        const busy = machine.busyBetween(t0, lastSigned);
+        const lat = res.signed.map((x) => (x.signedMs - x.createdMs) * 1000).sort((a, b) => a - b);
+        measurements.push({
+          name: `submit → both co-signer signatures, ${offered}/s offered over ${safes} Safes, ${label}`,
+          opsPerSec: rate,
+          p50Us: pct(lat, 0.5),
+          p99Us: pct(lat, 0.99),
+          extra: {
+            submitted: total,
+            signed: res.signed.length,
+            failed: res.failed,
+            ...run.codes,
+            'machine CPU busy, first submit → last signature (all cores)': `${(busy * 100).toFixed(0)} %`,
+          },
+          ...(judged
+            ? {
+                target: '≥ 300 intents/s submit → both signatures',
+                met: rate >= 300 && res.signed.length === total,
+              }
+            : {}),
+        });
+        const perIntent = Object.fromEntries(
+          Object.keys(pids).map((k) => [k, (after[k]!.cpuMs - before[k]!.cpuMs) / total]),
+        );
+        // Every PostgreSQL server process on the machine (the run's three databases' backends, the
+        // WAL writer, checkpointer…): the machine runs nothing else against it meanwhile.
+        perIntent.postgresql = pgMs / total;
+        const systemMs = Object.values(perIntent).reduce((a, b) => a + b, 0);
+        measurements.push({
+          name: `CPU ms per intent, by process (${label}: all each process did from the first submit to the last signature, broadcasts and confirmations included as far as they got)`,
+          extra: {
+            ...Object.fromEntries(Object.entries(perIntent).map(([k, v]) => [k, Number(v.toFixed(2))])),
+            'total (Custos + anvil + PostgreSQL)': Number(systemMs.toFixed(2)),
+            'load generator (this process, not in the total)': Number(run.loadCpuMsPerIntent.toFixed(2)),
+            'intents/s that total allows on 2 cores': Math.round(2000 / systemMs),
+            'reference workload CPU ms just before (see referenceCpuMs)': Number(refBurst.toFixed(1)),
+            'total ÷ reference workload': Number((systemMs / refBurst).toFixed(3)),
+          },
+        });
+        measurements.push({
+          name: `ms since the previous transition, by workflow event (${label}; p50/p99)`,
+          extra: Object.fromEntries(
+            Object.entries(await stageLatencies(databaseUrl, coordinatorSchema, run.ids)).map(([k, v]) => [
+              k,
+              `${v.p50}/${v.p99} (${v.n})`,
+            ]),
+          ),
+        });
+        // Let the burst's broadcasts and confirmations finish before the next measurement.
+        await new Promise((r) => setTimeout(r, settleMs));
+      };
+      await throughput('first burst after start-up', 'bench throughput', false);
+      await throughput('second burst, steady state', 'bench throughput steady', true);
 
       // 2. Submit latency at 100 intents/s (each goes on through the workflow meanwhile), and the
       // CPU per intent at that steady, moderate rate (smaller batches than the burst above).
