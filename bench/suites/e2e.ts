@@ -28,15 +28,30 @@ import { type BenchSuite, measureSync, type SuiteResult } from '../report.ts';
  *  - the per-intent CPU of each stage measured alone in this process, beside the floor of the
  *    cryptographic operations alone.
  */
-/** CPU time and RSS of a process and its descendants (anvil's npm launcher runs the binary as a child). */
-function procStat(pid: number): { cpuMs: number; rssMiB: number } {
+/** utime + stime of a /proc stat line, in ms (USER_HZ is 100 on Linux). */
+function statCpuMs(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/**
+ * CPU time and RSS of a process and its descendants (anvil's npm launcher runs the binary as a
+ * child), and the CPU time of the process's own main thread (for a Node process, what is not on
+ * it is V8's compiler and GC threads and the libuv pool).
+ */
+function procStat(pid: number): { cpuMs: number; mainThreadCpuMs: number; rssMiB: number } {
   let cpuMs = 0;
   let rssKiB = 0;
+  let mainThreadCpuMs = 0;
+  try {
+    mainThreadCpuMs = statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+  } catch {
+    /* exited */
+  }
   const visit = (p: number) => {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpuMs += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+      cpuMs += statCpuMs(`/proc/${p}/stat`);
       rssKiB += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
       const kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
       for (const k of kids ? kids.split(' ') : []) visit(Number(k));
@@ -45,7 +60,7 @@ function procStat(pid: number): { cpuMs: number; rssMiB: number } {
     }
   };
   visit(pid);
-  return { cpuMs, rssMiB: Math.round(rssKiB / 1024) };
+  return { cpuMs, mainThreadCpuMs, rssMiB: Math.round(rssKiB / 1024) };
 }
 
 /**
@@ -81,7 +96,6 @@ function unixSocketUrl(url: string): string {
   return `postgres://${u.username}@${u.pathname}?host=${UNIX_SOCKET_DIR}${u.port ? `&port=${u.port}` : ''}`;
 }
 
-/** CPU time of every PostgreSQL server process on this machine (the server the run talks to). */
 /**
  * Samples the machine's CPU time (all cores, /proc/stat) every 50 ms, so a run can report how busy
  * the machine was between two instants: below 100 % the pipeline, not the CPU, set the pace
@@ -89,36 +103,67 @@ function unixSocketUrl(url: string): string {
  */
 function machineCpuSampler() {
   const read = () => {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3]! + f[4]!; // idle + iowait
-    const total = f.reduce((a, b) => a + b, 0);
-    return { at: Date.now(), busy: total - idle, total };
+    // cpu  user nice system idle iowait irq softirq steal (guest time is inside user and nice).
+    const f = readFileSync('/proc/stat', 'utf8')
+      .split('\n', 1)[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1, 9)
+      .map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    const busy = user + nice + system + irq + softirq;
+    return { at: Date.now(), busy, total: busy + idle + iowait + steal };
   };
   const samples = [read()];
   const timer = setInterval(() => samples.push(read()), 50);
+  const at = (t: number) =>
+    samples.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
   return {
-    /** Fraction of all cores busy between `fromMs` and `toMs` (Date.now() instants). */
-    busyBetween(fromMs: number, toMs: number): number {
+    stop(): void {
       clearInterval(timer);
       samples.push(read());
-      const at = (t: number) =>
-        samples.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
+    },
+    /**
+     * Between two Date.now() instants (to the nearest sample): the fraction of all cores that was
+     * busy, and the busy CPU time in ms summed over the cores (USER_HZ ticks of 10 ms).
+     */
+    between(fromMs: number, toMs: number): { fraction: number; busyMs: number } {
       const a = at(fromMs);
       const b = at(toMs);
-      return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+      const fraction = b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+      return { fraction, busyMs: (b.busy - a.busy) * 10 };
     },
   };
 }
 
+/**
+ * CPU time of the PostgreSQL server on this machine, exited processes included: every live server
+ * process (postmaster, backends, WAL writer, checkpointer…) plus the postmaster's reaped children
+ * (a backend whose connection closed during a run — a pool trimming idle connections — would
+ * otherwise take its CPU time out of the sum). The machine runs nothing else against it meanwhile.
+ */
 function postgresCpuMs(): number {
   let ms = 0;
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (!readFileSync(`/proc/${d}/cmdline`, 'utf8').startsWith('postgres')) continue;
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'postgres') continue;
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ms += ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+      // The postmaster (its parent is not a server process): add its waited-for children.
+      const parent = f[1]!;
+      const parentComm = readFileSync(`/proc/${parent}/comm`, 'utf8').trim();
+      if (parentComm !== 'postgres') ms += ((Number(f[13]) + Number(f[14])) * 1000) / 100;
     } catch {
       /* exited */
     }
@@ -127,25 +172,52 @@ function postgresCpuMs(): number {
 }
 
 /**
+ * One connection for the bench's own observation queries, kept for the whole suite: a connection
+ * per poll would start a server process every 250 ms and count its start-up as PostgreSQL's CPU
+ * per intent.
+ */
+const observers = new Map<string, Promise<pg.Client>>();
+function observer(databaseUrl: string): Promise<pg.Client> {
+  let c = observers.get(databaseUrl);
+  if (!c) {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    c = client.connect().then(() => client);
+    observers.set(databaseUrl, c);
+  }
+  return c;
+}
+async function closeObservers(): Promise<void> {
+  const all = [...observers.values()];
+  observers.clear();
+  await Promise.all(all.map(async (c) => (await c).end().catch(() => undefined)));
+}
+
+/**
  * The server's write-ahead log and commit counters (cumulative, server-wide): what a run wrote
  * and how often a commit had to wait for a WAL flush. Submit latency's tail on this VM follows the
  * flushes (docs/coordinator.md "Bench"), so they are reported beside the latency.
  */
-async function walCounters(
-  databaseUrl: string,
-): Promise<{ bytes: number; records: number; syncs: number; commits: number; lsn: string }> {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
+async function walCounters(databaseUrl: string): Promise<{
+  bytes: number;
+  records: number;
+  syncs: number;
+  commits: number;
+  sessions: number;
+  lsn: string;
+}> {
+  const c = await observer(databaseUrl);
+  {
     const { rows } = await c.query<{
       bytes: string;
       records: string;
       syncs: string;
       commits: string;
+      sessions: string;
       lsn: string;
     }>(
       `SELECT w.wal_bytes::text AS bytes, w.wal_records::text AS records, w.wal_sync::text AS syncs,
               (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits,
+              (SELECT sum(sessions)::text FROM pg_stat_database) AS sessions,
               pg_current_wal_insert_lsn()::text AS lsn
          FROM pg_stat_wal w`,
     );
@@ -155,10 +227,9 @@ async function walCounters(
       records: Number(r.records),
       syncs: Number(r.syncs),
       commits: Number(r.commits),
+      sessions: Number(r.sessions),
       lsn: r.lsn,
     };
-  } finally {
-    await c.end();
   }
 }
 
@@ -213,9 +284,8 @@ async function stageLatencies(
   ids: string[],
 ): Promise<Record<string, { p50: number; p99: number; n: number }>> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
+  const c = await observer(databaseUrl);
+  {
     const { rows } = await c.query<{ event: string; p50: number; p99: number; n: string }>(
       `SELECT event, percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
               percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99, count(*) AS n
@@ -227,8 +297,6 @@ async function stageLatencies(
     return Object.fromEntries(
       rows.map((r) => [r.event, { p50: Math.round(r.p50), p99: Math.round(r.p99), n: Number(r.n) }]),
     );
-  } finally {
-    await c.end();
   }
 }
 
@@ -240,9 +308,8 @@ async function signedTimes(
 ): Promise<{ signed: { createdMs: number; signedMs: number }[]; failed: number }> {
   // An identifier cannot be a bound parameter: the schema name is checked instead.
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
+  const c = await observer(databaseUrl);
+  {
     const { rows } = await c.query<{ created_at: Date; signed_at: Date; n: string }>(
       `SELECT i.created_at, max(o.updated_at) AS signed_at, count(*) AS n
          FROM ${schema}.wf_intents i
@@ -261,8 +328,6 @@ async function signedTimes(
         .map((r) => ({ createdMs: r.created_at.getTime(), signedMs: r.signed_at.getTime() })),
       failed: Number(f[0]!.n),
     };
-  } finally {
-    await c.end();
   }
 }
 
@@ -419,26 +484,37 @@ const suite: BenchSuite = {
       await waitSigned(warm.ids, 60_000);
 
       // 1. Throughput: 300 intents/s offered for a few seconds; submit → both co-signer signatures.
-      // Twice: the first burst after start-up (code still being compiled, PostgreSQL's caches
-      // cold: what a freshly started deployment does), then, once its withdrawals are confirmed,
-      // a second burst on the same Safes (each one's next nonce): the service as it runs for
-      // days, which is what a sustained rate describes. The target is judged on the second.
+      // Several bursts on the same Safes (each burst takes every Safe's next nonce, once the
+      // previous one's withdrawals are confirmed). The first is what a freshly started deployment
+      // does: code still being compiled, PostgreSQL's caches cold. The V8 compiler keeps working
+      // through the next ones (a perf profile of the second burst had the API's and workflow's
+      // background compiler threads at ~35 % of their CPU; after three it was mostly gone), so the
+      // target is judged on the last: the service as it runs for days, which is what a sustained
+      // rate describes. The ones between are reported by their rate and CPU total only.
       const offered = 300;
       const total = ctx.quick ? 100 : 600;
+      const bursts = ctx.quick ? 2 : Number(process.env.BENCH_E2E_BURSTS ?? 4);
       const settleMs = ctx.quick ? 2000 : 8000;
-      const throughput = async (label: string, tag: string, judged: boolean) => {
+      const throughput = async (label: string, tag: string, last: boolean, detailed: boolean) => {
         const refBurst = referenceCpuMs();
         const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
         const pgBefore = postgresCpuMs();
+        const walBurst = await walCounters(databaseUrl);
         const machine = machineCpuSampler();
         const t0 = Date.now();
         const run = await submitOpenLoop(dep, offered, total, tag);
         const res = await waitSigned(run.ids, 120_000);
         const after = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p)]));
         const pgMs = postgresCpuMs() - pgBefore;
+        const tAfter = Date.now();
+        machine.stop();
+        const walBurstAfter = await walCounters(databaseUrl);
         const lastSigned = Math.max(...res.signed.map((x) => x.signedMs));
         const rate = res.signed.length / ((lastSigned - t0) / 1000);
-        const busy = machine.busyBetween(t0, lastSigned);
+        const busy = machine.between(t0, lastSigned).fraction;
+        // Self-check of the per-process accounting below: the processes' CPU (and this load
+        // generator's) against the machine's busy time over the same window.
+        const machineMs = machine.between(t0, tAfter).busyMs;
         const lat = res.signed.map((x) => (x.signedMs - x.createdMs) * 1000).sort((a, b) => a - b);
         measurements.push({
           name: `submit → both co-signer signatures, ${offered}/s offered over ${safes} Safes, ${label}`,
@@ -451,8 +527,12 @@ const suite: BenchSuite = {
             failed: res.failed,
             ...run.codes,
             'machine CPU busy, first submit → last signature (all cores)': `${(busy * 100).toFixed(0)} %`,
+            'PostgreSQL sessions opened (new server processes)': walBurstAfter.sessions - walBurst.sessions,
+            'PostgreSQL commits per intent': Number(
+              ((walBurstAfter.commits - walBurst.commits) / total).toFixed(2),
+            ),
           },
-          ...(judged
+          ...(last
             ? {
                 target: '≥ 300 intents/s submit → both signatures',
                 met: rate >= 300 && res.signed.length === total,
@@ -466,9 +546,31 @@ const suite: BenchSuite = {
         // WAL writer, checkpointer…): the machine runs nothing else against it meanwhile.
         perIntent.postgresql = pgMs / total;
         const systemMs = Object.values(perIntent).reduce((a, b) => a + b, 0);
+        const nodeKeys = Object.keys(pids).filter((k) => k !== 'anvil');
+        const nodeAll = nodeKeys.reduce((a, k) => a + after[k]!.cpuMs - before[k]!.cpuMs, 0);
+        const nodeMain = nodeKeys.reduce(
+          (a, k) => a + after[k]!.mainThreadCpuMs - before[k]!.mainThreadCpuMs,
+          0,
+        );
+        const offMain = `${nodeAll > 0 ? (((nodeAll - nodeMain) / nodeAll) * 100).toFixed(0) : 0} %`;
+        if (!detailed) {
+          measurements.push({
+            name: `  ${label}: CPU per intent, all processes`,
+            extra: {
+              'total ms (Custos + anvil + PostgreSQL)': Number(systemMs.toFixed(2)),
+              'Custos processes, share off the main thread (V8 compiler and GC, libuv pool)': offMain,
+            },
+          });
+          await new Promise((r) => setTimeout(r, settleMs));
+          return;
+        }
         measurements.push({
           name: `CPU ms per intent, by process (${label}: all each process did from the first submit to the last signature, broadcasts and confirmations included as far as they got)`,
           extra: {
+            'Custos processes, share off the main thread (V8 compiler and GC, libuv pool)': offMain,
+            'accounted ÷ machine busy CPU, same window (processes here + load generator)': Number(
+              (((systemMs + run.loadCpuMsPerIntent) * total) / machineMs).toFixed(2),
+            ),
             ...Object.fromEntries(Object.entries(perIntent).map(([k, v]) => [k, Number(v.toFixed(2))])),
             'total (Custos + anvil + PostgreSQL)': Number(systemMs.toFixed(2)),
             'load generator (this process, not in the total)': Number(run.loadCpuMsPerIntent.toFixed(2)),
@@ -489,8 +591,12 @@ const suite: BenchSuite = {
         // Let the burst's broadcasts and confirmations finish before the next measurement.
         await new Promise((r) => setTimeout(r, settleMs));
       };
-      await throughput('first burst after start-up', 'bench throughput', false);
-      await throughput('second burst, steady state', 'bench throughput steady', true);
+      for (let k = 1; k <= bursts; k++) {
+        const last = k === bursts;
+        const label =
+          k === 1 ? 'burst 1, first after start-up' : last ? `burst ${k}, steady state` : `burst ${k}`;
+        await throughput(label, `bench throughput ${k}`, last, k === 1 || last);
+      }
 
       // 2. Submit latency at 100 intents/s (each goes on through the workflow meanwhile), and the
       // CPU per intent at that steady, moderate rate (smaller batches than the burst above).
@@ -605,6 +711,7 @@ const suite: BenchSuite = {
         extra: Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, procStat(p).rssMiB])),
       });
     } finally {
+      await closeObservers();
       await dep.stop();
       // BENCH_E2E_KEEP_SCHEMAS=1 keeps them, so that the WAL range noted above can be read by table.
       if (process.env.BENCH_E2E_KEEP_SCHEMAS === '1') notes.push(`schemas kept: ${prefix}_*`);
