@@ -649,6 +649,7 @@ const suite: BenchSuite = {
           'WAL records': walPer('records'),
           'WAL flushes (fsync)': walPer('syncs'),
           commits: walPer('commits'),
+          'sessions opened in the run (new server processes)': walAfter.sessions - walBefore.sessions,
         },
       });
 

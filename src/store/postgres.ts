@@ -27,6 +27,13 @@ export interface PostgresOptions {
    * for the same cores (on a 2-core machine shared with PostgreSQL, 4-10 is the useful range).
    */
   max?: number;
+  /**
+   * How long an idle pooled connection is kept (default 5 minutes; node-postgres's own default is
+   * 10 s). Each new connection is a new server process that builds its catalog caches and prepares
+   * its statements again: with the 10 s default, load arriving in bursts a few seconds apart kept
+   * closing and reopening connections (docs/coordinator.md "Database connection" has the numbers).
+   */
+  idleTimeoutMs?: number;
   statementTimeoutMs?: number;
   /**
    * Send parameterised statements as named prepared statements (default true; see
@@ -56,6 +63,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max ?? 10,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 300_000,
     options: startup,
   });
   pool.on('error', () => {
