@@ -22,9 +22,11 @@ import { type BenchSuite, measureSync, type SuiteResult } from '../report.ts';
  *
  *  - throughput: 300 intents/s offered, round-robin over the Safes (a Safe has one withdrawal in
  *    flight: co-signers sign only its current nonce), submit → both co-signer signatures, timed
- *    from the coordinator's own records (intent created_at → last signature settled);
+ *    from the coordinator's own records (intent created_at → last signature settled), in several
+ *    bursts (BENCH_E2E_BURSTS, default 4) judged on the last, and how busy the machine was;
  *  - submit latency at a fixed 100 intents/s (open loop) while the workflow runs;
- *  - CPU time per intent of each process (from /proc, anvil included), RSS of each process;
+ *  - CPU time per intent of each process (from /proc, anvil included; PostgreSQL with its exited
+ *    server processes), checked against the machine's busy time, and RSS of each process;
  *  - the per-intent CPU of each stage measured alone in this process, beside the floor of the
  *    cryptographic operations alone.
  */
