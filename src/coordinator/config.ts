@@ -53,6 +53,8 @@ export const coordinatorConfigSchema = z
               .regex(/^[a-z_][a-z0-9_]{0,62}$/)
               .optional(),
             poolSize: z.number().int().min(1).max(200).optional(),
+            /** How long an idle pooled connection is kept, ms (default 5 minutes; see openPostgres). */
+            idleTimeoutMs: z.number().int().min(1_000).max(86_400_000).optional(),
             /** Named prepared statements (default true); false behind PgBouncer in transaction mode. */
             prepare: z.boolean().optional(),
           })

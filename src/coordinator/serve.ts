@@ -108,6 +108,9 @@ export async function startCoordinator(
           databaseUrl: readSecretRef(cfg, cfg.database.postgres.url, 'database.postgres.url', env),
           ...(cfg.database.postgres.schema ? { schema: cfg.database.postgres.schema } : {}),
           ...(cfg.database.postgres.poolSize ? { poolSize: cfg.database.postgres.poolSize } : {}),
+          ...(cfg.database.postgres.idleTimeoutMs
+            ? { idleTimeoutMs: cfg.database.postgres.idleTimeoutMs }
+            : {}),
           ...(cfg.database.postgres.prepare === false ? { prepare: false } : {}),
         }
       : { dataDir: configPath(cfg, cfg.database.pgliteDir!) },

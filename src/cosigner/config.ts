@@ -36,6 +36,8 @@ export const cosignerConfigSchema = z
           .object({
             url: secret,
             schema: z.string().optional(),
+            /** How long an idle pooled connection is kept, ms (default 5 minutes). */
+            idleTimeoutMs: z.number().int().min(1_000).max(86_400_000).optional(),
             /** Named prepared statements (default true); false behind PgBouncer in transaction mode. */
             prepare: z.boolean().optional(),
           })

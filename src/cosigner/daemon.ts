@@ -27,6 +27,7 @@ export async function openCosignerDb(c: CosignerConfig['store']): Promise<Db> {
     ? await openPostgres({
         connectionString: readSecret(c.postgres.url, 'store.postgres.url'),
         schema: c.postgres.schema,
+        ...(c.postgres.idleTimeoutMs ? { idleTimeoutMs: c.postgres.idleTimeoutMs } : {}),
         ...(c.postgres.prepare === false ? { prepare: false } : {}),
       })
     : await openPglite({ dataDir: c.pgliteDir });

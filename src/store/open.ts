@@ -11,6 +11,8 @@ export interface OpenDbOptions {
   schema?: string;
   /** PostgreSQL connection pool size (default: see openPostgres). */
   poolSize?: number;
+  /** PostgreSQL: how long an idle pooled connection is kept, ms (default: see openPostgres). */
+  idleTimeoutMs?: number;
   /** PostgreSQL: named prepared statements (default true; see openPostgres). */
   prepare?: boolean;
   migrate?: boolean;
@@ -23,6 +25,7 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
         connectionString: options.databaseUrl,
         schema: options.schema,
         ...(options.poolSize ? { max: options.poolSize } : {}),
+        ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
         ...(options.prepare === false ? { prepare: false } : {}),
       })
     : await openPglite({ dataDir: options.dataDir });

@@ -47,6 +47,18 @@ describe('coordinator configuration', () => {
     });
   });
 
+  it('database.postgres.idleTimeoutMs: accepted in range, refused outside it naming the key', () => {
+    const withIdle = (v: string) =>
+      text.replace('    schema: custos\n', `    schema: custos\n    idleTimeoutMs: ${v}\n`);
+    expect(parseCoordinatorConfig(withIdle('60000'), EXAMPLE).database.postgres?.idleTimeoutMs).toBe(60_000);
+    expect(parseCoordinatorConfig(text, EXAMPLE).database.postgres?.idleTimeoutMs).toBeUndefined();
+    for (const v of ['0', '500', '"60000"', '1500.5', '86400001']) {
+      expect(() => parseCoordinatorConfig(withIdle(v), EXAMPLE)).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID', field: 'database.postgres.idleTimeoutMs' }),
+      );
+    }
+  });
+
   it('reads secrets from env or a file relative to the config, naming the key when missing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'custos-cfg-'));
     writeFileSync(join(dir, 'seed'), 'ab'.repeat(32));

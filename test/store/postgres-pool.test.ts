@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/store/db.ts';
+import { openDb } from '../../src/store/open.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import { DATABASE_URL, postgresAvailable } from '../helpers/db.ts';
 
@@ -29,10 +30,12 @@ describe.runIf(await postgresAvailable())('PostgreSQL pool idle connections', ()
     expect(await backend(db)).not.toBe(first);
   });
 
-  it('honours a configured idle timeout', async () => {
+  it('honours a configured idle timeout (openDb, as `database.postgres.idleTimeoutMs` reaches it)', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    db = await openPostgres({ connectionString: DATABASE_URL, max: 1, idleTimeoutMs: 2_000 });
+    db = await openDb({ databaseUrl: DATABASE_URL, poolSize: 1, idleTimeoutMs: 2_000, migrate: false });
     const first = await backend(db);
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(await backend(db)).toBe(first);
     await vi.advanceTimersByTimeAsync(2_500);
     expect(await backend(db)).not.toBe(first);
   });
