@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { configIssueField } from '../config/issue-field.ts';
+import { postgresIdleTimeoutMs } from '../config/postgres-fields.ts';
 import { InvalidInputError } from '../core/errors/base.ts';
 
 /**
@@ -53,8 +54,7 @@ export const coordinatorConfigSchema = z
               .regex(/^[a-z_][a-z0-9_]{0,62}$/)
               .optional(),
             poolSize: z.number().int().min(1).max(200).optional(),
-            /** How long an idle pooled connection is kept, ms (default 5 minutes; see openPostgres). */
-            idleTimeoutMs: z.number().int().min(1_000).max(86_400_000).optional(),
+            idleTimeoutMs: postgresIdleTimeoutMs,
             /** Named prepared statements (default true); false behind PgBouncer in transaction mode. */
             prepare: z.boolean().optional(),
           })

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configIssueField } from '../config/issue-field.ts';
+import { postgresIdleTimeoutMs } from '../config/postgres-fields.ts';
 import { InvalidInputError } from '../core/errors/base.ts';
 
 /**
@@ -36,8 +37,7 @@ export const cosignerConfigSchema = z
           .object({
             url: secret,
             schema: z.string().optional(),
-            /** How long an idle pooled connection is kept, ms (default 5 minutes). */
-            idleTimeoutMs: z.number().int().min(1_000).max(86_400_000).optional(),
+            idleTimeoutMs: postgresIdleTimeoutMs,
             /** Named prepared statements (default true); false behind PgBouncer in transaction mode. */
             prepare: z.boolean().optional(),
           })
