@@ -30,11 +30,19 @@ import { type BenchSuite, measureSync, type SuiteResult } from '../report.ts';
  *  - the per-intent CPU of each stage measured alone in this process, beside the floor of the
  *    cryptographic operations alone.
  */
-/** utime + stime of a /proc stat line, in ms (USER_HZ is 100 on Linux). */
-function statCpuMs(path: string): number {
+/** The fields of a /proc stat file after the command name (state is [0], ppid [1]). */
+function statFields(path: string): string[] {
   const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Clock ticks (USER_HZ, 100 on Linux) to ms. */
+const ticksMs = (...ticks: string[]) => ticks.reduce((a, t) => a + Number(t), 0) * 10;
+
+/** utime + stime of a /proc stat file, in ms. */
+function statCpuMs(path: string): number {
+  const f = statFields(path);
+  return ticksMs(f[11]!, f[12]!);
 }
 
 /**
@@ -127,6 +135,7 @@ function machineCpuSampler() {
   };
   const samples = [read()];
   const timer = setInterval(() => samples.push(read()), 50);
+  timer.unref(); // a run that throws before stop() must not keep the bench alive
   const at = (t: number) =>
     samples.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
   return {
@@ -142,7 +151,7 @@ function machineCpuSampler() {
       const a = at(fromMs);
       const b = at(toMs);
       const fraction = b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
-      return { fraction, busyMs: (b.busy - a.busy) * 10 };
+      return { fraction, busyMs: ticksMs(String(b.busy - a.busy)) };
     },
   };
 }
@@ -159,13 +168,10 @@ function postgresCpuMs(): number {
     if (!/^\d+$/.test(d)) continue;
     try {
       if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'postgres') continue;
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ms += ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+      const f = statFields(`/proc/${d}/stat`);
+      ms += ticksMs(f[11]!, f[12]!);
       // The postmaster (its parent is not a server process): add its waited-for children.
-      const parent = f[1]!;
-      const parentComm = readFileSync(`/proc/${parent}/comm`, 'utf8').trim();
-      if (parentComm !== 'postgres') ms += ((Number(f[13]) + Number(f[14])) * 1000) / 100;
+      if (readFileSync(`/proc/${f[1]}/comm`, 'utf8').trim() !== 'postgres') ms += ticksMs(f[13]!, f[14]!);
     } catch {
       /* exited */
     }
@@ -208,31 +214,29 @@ async function walCounters(databaseUrl: string): Promise<{
   lsn: string;
 }> {
   const c = await observer(databaseUrl);
-  {
-    const { rows } = await c.query<{
-      bytes: string;
-      records: string;
-      syncs: string;
-      commits: string;
-      sessions: string;
-      lsn: string;
-    }>(
-      `SELECT w.wal_bytes::text AS bytes, w.wal_records::text AS records, w.wal_sync::text AS syncs,
-              (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits,
-              (SELECT sum(sessions)::text FROM pg_stat_database) AS sessions,
-              pg_current_wal_insert_lsn()::text AS lsn
-         FROM pg_stat_wal w`,
-    );
-    const r = rows[0]!;
-    return {
-      bytes: Number(r.bytes),
-      records: Number(r.records),
-      syncs: Number(r.syncs),
-      commits: Number(r.commits),
-      sessions: Number(r.sessions),
-      lsn: r.lsn,
-    };
-  }
+  const { rows } = await c.query<{
+    bytes: string;
+    records: string;
+    syncs: string;
+    commits: string;
+    sessions: string;
+    lsn: string;
+  }>(
+    `SELECT w.wal_bytes::text AS bytes, w.wal_records::text AS records, w.wal_sync::text AS syncs,
+            (SELECT sum(xact_commit)::text FROM pg_stat_database) AS commits,
+            (SELECT sum(sessions)::text FROM pg_stat_database) AS sessions,
+            pg_current_wal_insert_lsn()::text AS lsn
+       FROM pg_stat_wal w`,
+  );
+  const r = rows[0]!;
+  return {
+    bytes: Number(r.bytes),
+    records: Number(r.records),
+    syncs: Number(r.syncs),
+    commits: Number(r.commits),
+    sessions: Number(r.sessions),
+    lsn: r.lsn,
+  };
 }
 
 /**
@@ -287,19 +291,17 @@ async function stageLatencies(
 ): Promise<Record<string, { p50: number; p99: number; n: number }>> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
   const c = await observer(databaseUrl);
-  {
-    const { rows } = await c.query<{ event: string; p50: number; p99: number; n: string }>(
-      `SELECT event, percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
-              percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99, count(*) AS n
-         FROM (SELECT event, extract(epoch FROM at - lag(at) OVER (PARTITION BY intent_id ORDER BY seq)) * 1000 AS d
-                 FROM ${schema}.wf_transitions WHERE intent_id = ANY($1::uuid[])) x
-        WHERE d IS NOT NULL GROUP BY event`,
-      [ids],
-    );
-    return Object.fromEntries(
-      rows.map((r) => [r.event, { p50: Math.round(r.p50), p99: Math.round(r.p99), n: Number(r.n) }]),
-    );
-  }
+  const { rows } = await c.query<{ event: string; p50: number; p99: number; n: string }>(
+    `SELECT event, percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
+            percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99, count(*) AS n
+       FROM (SELECT event, extract(epoch FROM at - lag(at) OVER (PARTITION BY intent_id ORDER BY seq)) * 1000 AS d
+               FROM ${schema}.wf_transitions WHERE intent_id = ANY($1::uuid[])) x
+      WHERE d IS NOT NULL GROUP BY event`,
+    [ids],
+  );
+  return Object.fromEntries(
+    rows.map((r) => [r.event, { p50: Math.round(r.p50), p99: Math.round(r.p99), n: Number(r.n) }]),
+  );
 }
 
 /** Per-intent time from submit (created_at) to the last of its co-signer signatures, from the coordinator's DB. */
@@ -311,26 +313,24 @@ async function signedTimes(
   // An identifier cannot be a bound parameter: the schema name is checked instead.
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
   const c = await observer(databaseUrl);
-  {
-    const { rows } = await c.query<{ created_at: Date; signed_at: Date; n: string }>(
-      `SELECT i.created_at, max(o.updated_at) AS signed_at, count(*) AS n
-         FROM ${schema}.wf_intents i
-         JOIN ${schema}.wf_outbox o ON o.intent_id = i.id AND o.step LIKE 'sign:%' AND o.status = 'done'
-        WHERE i.id = ANY($1::uuid[])
-        GROUP BY i.id, i.created_at`,
-      [ids],
-    );
-    const { rows: f } = await c.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${schema}.wf_intents WHERE id = ANY($1::uuid[]) AND state IN ('failed', 'blocked', 'rejected', 'expired')`,
-      [ids],
-    );
-    return {
-      signed: rows
-        .filter((r) => Number(r.n) >= 2)
-        .map((r) => ({ createdMs: r.created_at.getTime(), signedMs: r.signed_at.getTime() })),
-      failed: Number(f[0]!.n),
-    };
-  }
+  const { rows } = await c.query<{ created_at: Date; signed_at: Date; n: string }>(
+    `SELECT i.created_at, max(o.updated_at) AS signed_at, count(*) AS n
+       FROM ${schema}.wf_intents i
+       JOIN ${schema}.wf_outbox o ON o.intent_id = i.id AND o.step LIKE 'sign:%' AND o.status = 'done'
+      WHERE i.id = ANY($1::uuid[])
+      GROUP BY i.id, i.created_at`,
+    [ids],
+  );
+  const { rows: f } = await c.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ${schema}.wf_intents WHERE id = ANY($1::uuid[]) AND state IN ('failed', 'blocked', 'rejected', 'expired')`,
+    [ids],
+  );
+  return {
+    signed: rows
+      .filter((r) => Number(r.n) >= 2)
+      .map((r) => ({ createdMs: r.created_at.getTime(), signedMs: r.signed_at.getTime() })),
+    failed: Number(f[0]!.n),
+  };
 }
 
 /**
@@ -563,7 +563,6 @@ const suite: BenchSuite = {
               'Custos processes, share off the main thread (V8 compiler and GC, libuv pool)': offMain,
             },
           });
-          await new Promise((r) => setTimeout(r, settleMs));
           return;
         }
         measurements.push({
@@ -590,14 +589,14 @@ const suite: BenchSuite = {
             ]),
           ),
         });
-        // Let the burst's broadcasts and confirmations finish before the next measurement.
-        await new Promise((r) => setTimeout(r, settleMs));
       };
       for (let k = 1; k <= bursts; k++) {
         const last = k === bursts;
         const label =
           k === 1 ? 'burst 1, first after start-up' : last ? `burst ${k}, steady state` : `burst ${k}`;
         await throughput(label, `bench throughput ${k}`, last, k === 1 || last);
+        // Let the burst's broadcasts and confirmations finish before the next measurement.
+        await new Promise((r) => setTimeout(r, settleMs));
       }
 
       // 2. Submit latency at 100 intents/s (each goes on through the workflow meanwhile), and the
