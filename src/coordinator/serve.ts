@@ -112,6 +112,10 @@ export async function startCoordinator(
             ? { idleTimeoutMs: cfg.database.postgres.idleTimeoutMs }
             : {}),
           ...(cfg.database.postgres.prepare === false ? { prepare: false } : {}),
+          onStatistics: (e) =>
+            e.kind === 'analyzed'
+              ? logger.info({ tables: e.tables }, 'analyzed tables autovacuum does not (planner statistics)')
+              : logger.warn({ err: e.error }, 'planner statistics upkeep failed (retried)'),
         }
       : { dataDir: configPath(cfg, cfg.database.pgliteDir!) },
   );

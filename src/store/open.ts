@@ -2,6 +2,7 @@ import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
 import { openPglite } from './pglite.ts';
 import { openPostgres } from './postgres.ts';
+import type { StatisticsEvent } from './statistics.ts';
 
 export interface OpenDbOptions {
   /** postgres://… to use a PostgreSQL server; otherwise PGlite. */
@@ -15,6 +16,8 @@ export interface OpenDbOptions {
   idleTimeoutMs?: number;
   /** PostgreSQL: named prepared statements (default true; see openPostgres). */
   prepare?: boolean;
+  /** PostgreSQL: what the planner-statistics upkeep did (see statistics.ts), for the log. */
+  onStatistics?: (e: StatisticsEvent) => void;
   migrate?: boolean;
 }
 
@@ -27,6 +30,7 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
         ...(options.poolSize ? { max: options.poolSize } : {}),
         ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
         ...(options.prepare === false ? { prepare: false } : {}),
+        ...(options.onStatistics ? { statistics: { onEvent: options.onStatistics } } : {}),
       })
     : await openPglite({ dataDir: options.dataDir });
   if (options.migrate !== false) {

@@ -8,6 +8,7 @@ import {
   type QueryResult,
   StatementNames,
 } from './db.ts';
+import { type StatisticsOptions, statisticsUpkeep } from './statistics.ts';
 
 // int8 (bigint) columns come back as strings by default; keep them exact as bigint-safe strings.
 // numeric too. Callers convert with BigInt() where they need arithmetic.
@@ -41,6 +42,12 @@ export interface PostgresOptions {
    * (PgBouncer in transaction mode before 1.21).
    */
   prepare?: boolean;
+  /**
+   * Keep the planner statistics of the schema's tables that autovacuum does not (default on, every
+   * 15 s; see statistics.ts): without them a plan chosen while a table was small stays a scan of
+   * the whole table. `false` turns it off (autovacuum or an operator's job keeps them).
+   */
+  statistics?: false | StatisticsOptions;
 }
 
 const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -74,6 +81,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   }
   const statements = options.prepare === false ? undefined : new StatementNames();
+  let stopUpkeep: (() => void) | undefined;
   const wrap = (c: pg.Pool | pg.PoolClient, inTransaction: boolean): Queryable => ({
     async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
       const values = params as unknown[];
@@ -94,7 +102,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     },
   });
   const base = wrap(pool, false);
-  return {
+  const db: Db = {
     kind: 'postgres',
     query: base.query,
     exec: base.exec,
@@ -113,6 +121,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
       }
     },
     async close() {
+      stopUpkeep?.();
       await pool.end();
     },
     async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
@@ -134,6 +143,8 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
       };
     },
   };
+  if (options.statistics !== false) stopUpkeep = statisticsUpkeep(db, options.statistics ?? {}).stop;
+  return db;
 }
 
 function result<R>(r: pg.QueryResult): QueryResult<R> {

@@ -1,0 +1,103 @@
+import type { Db } from './db.ts';
+
+/**
+ * Planner statistics for Custos's own tables when autovacuum will not keep them.
+ *
+ * Every statement Custos sends on PostgreSQL is a named prepared statement (see StatementNames),
+ * and a pooled connection keeps the plan it chose for one until something invalidates it. ANALYZE
+ * does; autovacuum runs ANALYZE on a table once 50 rows + 10 % of it changed. Without that (the
+ * server's `autovacuum = off`, or a table with `autovacuum_enabled = false`) a plan chosen while a
+ * table held a page of rows — every table just after the migrations — is a sequential scan, and it
+ * stays one however large the table grows: each lookup of a few intents, ledger rows or jobs then
+ * reads the whole history (measured on the e2e bench: a third to a half of PostgreSQL's CPU per
+ * withdrawal after a few thousand withdrawals).
+ *
+ * The upkeep applies autovacuum's own analyze rule (its server-wide threshold and scale factor) to
+ * the tables of the connection's schema that autovacuum leaves alone, and analyzes those that are
+ * due. ANALYZE only reads a sample (at most 300 × default_statistics_target rows) and takes a lock
+ * that does not block reads or writes. One process per schema at a time (a try-lock; the others
+ * skip that round), one table per transaction. It does not VACUUM: on such a server dead rows are
+ * still only reclaimed by a scheduled vacuum (docs/coordinator.md, "Planner statistics").
+ */
+export interface StatisticsOptions {
+  /** How often to look for tables that are due (default 15 s). */
+  intervalMs?: number;
+  /** What each round did (for the process's log): rounds that found nothing due are silent. */
+  onEvent?: (e: StatisticsEvent) => void;
+}
+
+export type StatisticsEvent = { kind: 'analyzed'; tables: string[] } | { kind: 'error'; error: unknown };
+
+export interface StatisticsUpkeep {
+  /** One round now: analyzes the tables that are due; returns their names. */
+  tick(): Promise<string[]>;
+  stop(): void;
+}
+
+export const DEFAULT_STATISTICS_INTERVAL_MS = 15_000;
+
+/** Advisory lock class of the upkeep (the object id is the schema's hash): one runner per schema. */
+const UPKEEP_LOCK_CLASS = 0x43_53_0a;
+
+/**
+ * The tables of the current schema that autovacuum will not analyze and that changed enough since
+ * their last analysis. `format('%I.%I')` quotes the catalog's own names for the ANALYZE statement.
+ */
+const DUE_SQL = `
+  SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS ident
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_stat_user_tables s ON s.relid = c.oid
+   WHERE n.nspname = current_schema()
+     AND c.relkind IN ('r', 'p')
+     AND (current_setting('autovacuum') = 'off'
+          OR EXISTS (SELECT 1 FROM unnest(c.reloptions) o
+                      WHERE o ~* '^autovacuum_enabled=(f|fa|fal|fals|false|n|no|of|off|0)$'))
+     AND s.n_mod_since_analyze >= current_setting('autovacuum_analyze_threshold')::float8
+           + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
+   ORDER BY c.relname`;
+
+export function statisticsUpkeep(db: Db, options: StatisticsOptions = {}): StatisticsUpkeep {
+  let running: Promise<string[]> | undefined;
+  // Each table in its own short transaction: the upkeep never holds one table's lock while waiting
+  // for another's (no deadlock with a migration's DDL), and gives up on a table whose lock is not
+  // free within a second (the next round retries it).
+  const analyze = (ident: string) =>
+    db.transaction(async (tx) => {
+      const { rows: lock } = await tx.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_xact_lock($1::int, hashtext(current_schema())) AS ok',
+        [UPKEEP_LOCK_CLASS],
+      );
+      if (!lock[0]?.ok) return false;
+      await tx.exec(`SET LOCAL lock_timeout = '1s'; ANALYZE ${ident}`);
+      return true;
+    });
+  const round = async () => {
+    const { rows } = await db.query<{ name: string; ident: string }>(DUE_SQL);
+    const analyzed: string[] = [];
+    for (const r of rows) {
+      // Another process is analyzing this schema: its round covers the rest.
+      if (!(await analyze(r.ident))) break;
+      analyzed.push(r.name);
+    }
+    return analyzed;
+  };
+  const tick = (): Promise<string[]> => {
+    // One round at a time in this process (a slow ANALYZE must not stack rounds).
+    running ??= round().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = setInterval(() => {
+    if (running) return;
+    tick().then(
+      (tables) => {
+        if (tables.length > 0) options.onEvent?.({ kind: 'analyzed', tables });
+      },
+      (error: unknown) => options.onEvent?.({ kind: 'error', error }),
+    );
+  }, options.intervalMs ?? DEFAULT_STATISTICS_INTERVAL_MS);
+  timer.unref();
+  return { tick, stop: () => clearInterval(timer) };
+}
