@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type Db, StatementNames } from '../../src/store/db.ts';
 import { dropSchema, openPostgres } from '../../src/store/postgres.ts';
 import { statisticsUpkeep } from '../../src/store/statistics.ts';
-import { DATABASE_URL, postgresAvailable } from '../helpers/db.ts';
+import { DATABASE_URL, postgresAvailable, postgresBackend } from '../helpers/db.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -115,5 +115,27 @@ describe.runIf(await postgresAvailable())('planner statistics upkeep (PostgreSQL
       "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'ledger'::regclass",
     );
     expect(Number(rows[0]!.n)).toBe(500);
+  });
+
+  it('samples the columns lookups use, not the payloads (migration 0505)', async () => {
+    const backend = postgresBackend();
+    try {
+      const db = await backend.open();
+      await db.query(
+        `INSERT INTO wf_jobs (kind, dedup_key, payload, run_at, max_attempts, created_at, updated_at)
+         SELECT 'evaluate', 'k' || g, jsonb_build_object('intentId', g), now(), 5, now(), now()
+           FROM generate_series(1, 200) g`,
+      );
+      await db.exec('ANALYZE wf_jobs');
+      const { rows } = await db.query<{ attname: string }>(
+        "SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'wf_jobs'",
+      );
+      const columns = rows.map((r) => r.attname);
+      expect(columns).toEqual(expect.arrayContaining(['kind', 'dedup_key', 'status', 'run_at']));
+      expect(columns).not.toContain('payload');
+      expect(columns).not.toContain('last_error');
+    } finally {
+      await backend.cleanup();
+    }
   });
 });
