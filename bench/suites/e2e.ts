@@ -23,7 +23,9 @@ import { type BenchSuite, measureSync, type SuiteResult } from '../report.ts';
  *  - throughput: 300 intents/s offered, round-robin over the Safes (a Safe has one withdrawal in
  *    flight: co-signers sign only its current nonce), submit → both co-signer signatures, timed
  *    from the coordinator's own records (intent created_at → last signature settled), in several
- *    bursts (BENCH_E2E_BURSTS, default 4) judged on the last, and how busy the machine was;
+ *    bursts (BENCH_E2E_BURSTS, default 4) judged on the last by its sustained rate (signatures per
+ *    second from the 10th to the 90th percentile of completions; the whole burst's rate, which
+ *    also counts the pipeline filling, beside it), and how busy the machine was;
  *  - submit latency at a fixed 100 intents/s (open loop) while the workflow runs;
  *  - CPU time per intent of each process (from /proc, anvil included; PostgreSQL with its exited
  *    server processes), checked against the machine's busy time, and RSS of each process;
@@ -303,6 +305,14 @@ async function stageLatencies(
   );
 }
 
+/** Completions per second between the 10th and 90th percentile of their times (ms). */
+function sustainedRate(doneMs: number[]): number {
+  const t = [...doneMs].sort((a, b) => a - b);
+  const lo = Math.floor(0.1 * t.length);
+  const hi = Math.ceil(0.9 * t.length) - 1;
+  return hi > lo && t[hi]! > t[lo]! ? (hi - lo) / ((t[hi]! - t[lo]!) / 1000) : 0;
+}
+
 /**
  * The bench's own reads of the coordinator's tables run while the pipeline is measured (the poll)
  * or right after it, on the same PostgreSQL whose CPU is counted per intent. Both are written as
@@ -343,15 +353,15 @@ async function signedTimes(
   };
 }
 
-/** How many of `ids` have both signatures or ended failed (the poll: a count, nothing returned per row). */
-async function settledCount(databaseUrl: string, schema: string, ids: string[]): Promise<number> {
+/** Which of `ids` have both signatures or ended failed (the poll). */
+async function settledIds(databaseUrl: string, schema: string, ids: string[]): Promise<Set<string>> {
   const c = await observer(databaseUrl);
-  const { rows } = await c.query<{ n: string }>(
-    `SELECT count(*) AS n FROM (${SIGNED_SQL(checkedSchema(schema))}) x
+  const { rows } = await c.query<{ id: string }>(
+    `SELECT x.id FROM (${SIGNED_SQL(checkedSchema(schema))}) x
       WHERE x.n >= 2 OR x.state IN ('failed', 'blocked', 'rejected', 'expired')`,
     [ids],
   );
-  return Number(rows[0]!.n);
+  return new Set(rows.map((r) => r.id));
 }
 
 /**
@@ -493,15 +503,19 @@ const suite: BenchSuite = {
         'cosigner-b': dep.cosigners[1]!.proc.pid!,
         anvil: dep.anvil.proc.pid!,
       };
-      // Waits (polling cheaply) until every intent is signed or failed, or the deadline; the
-      // per-intent times are read after, outside any CPU window (`signed`).
+      // Waits until every intent is signed or failed, or the deadline; the per-intent times are
+      // read after, outside any CPU window (`signed`). Each poll asks only about the intents not
+      // yet settled (one index lookup each, a few µs of server CPU): the first poll of a burst
+      // asked about all of them for ~19 ms of PostgreSQL's CPU, the later ones about fewer.
       const waitSettled = async (ids: string[], deadlineMs: number) => {
         const end = performance.now() + deadlineMs;
-        while (
-          (await settledCount(databaseUrl, coordinatorSchema, ids)) < ids.length &&
-          performance.now() < end
-        )
+        let pending = ids;
+        for (;;) {
+          const done = await settledIds(databaseUrl, coordinatorSchema, pending);
+          pending = pending.filter((id) => !done.has(id));
+          if (pending.length === 0 || performance.now() > end) return;
           await new Promise((res) => setTimeout(res, 250));
+        }
       };
       const signed = (ids: string[]) => signedTimes(databaseUrl, coordinatorSchema, ids);
 
@@ -537,7 +551,13 @@ const suite: BenchSuite = {
         const walBurstAfter = await walCounters(databaseUrl);
         const res = await signed(run.ids);
         const lastSigned = Math.max(...res.signed.map((x) => x.signedMs));
-        const rate = res.signed.length / ((lastSigned - t0) / 1000);
+        // Over the whole burst (first submit → last signature) the rate also counts the pipeline
+        // filling and draining: with ~0.5 s from submit to signatures, 600 intents at 300/s could
+        // not show more than ~240/s however fast the pipeline. The throughput is the sustained one:
+        // signatures per second from the 10th to the 90th percentile of completion times (the
+        // offered rate while the pipeline keeps up, its capacity when a backlog builds).
+        const wholeBurst = res.signed.length / ((lastSigned - t0) / 1000);
+        const rate = sustainedRate(res.signed.map((x) => x.signedMs));
         const busy = machine.between(t0, lastSigned).fraction;
         // Self-check of the per-process accounting below: the processes' CPU (and this load
         // generator's) against the machine's busy time over the same window.
@@ -549,6 +569,8 @@ const suite: BenchSuite = {
           p50Us: pct(lat, 0.5),
           p99Us: pct(lat, 0.99),
           extra: {
+            'ops/s: signatures per s, 10th → 90th percentile of completions': Math.round(rate),
+            'whole burst, first submit → last signature (incl. pipeline fill), /s': Math.round(wholeBurst),
             submitted: total,
             signed: res.signed.length,
             failed: res.failed,
