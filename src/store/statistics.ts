@@ -9,7 +9,7 @@ import type { Db } from './db.ts';
  * server's `autovacuum = off`, or a table with `autovacuum_enabled = false`) a plan chosen while a
  * table held a page of rows — every table just after the migrations — is a sequential scan, and it
  * stays one however large the table grows: each lookup of a few intents, ledger rows or jobs then
- * reads the whole history (measured on the e2e bench: a third to a half of PostgreSQL's CPU per
+ * reads the whole history (measured on the e2e bench: about a third of PostgreSQL's CPU per
  * withdrawal after a few thousand withdrawals).
  *
  * The upkeep applies autovacuum's own analyze rule (its server-wide threshold and scale factor) to
