@@ -42,18 +42,18 @@ const UPKEEP_LOCK_CLASS = 0x43_53_0a;
 /**
  * The tables of the current schema that autovacuum will not analyze and that changed enough since
  * their last analysis. `format('%I.%I')` quotes the catalog's own names for the ANALYZE statement.
+ * The schema is matched first so that the change counter is read for its tables only (through the
+ * `pg_stat_user_tables` view, every table of the database was read: 4–9 ms a round).
  */
 const DUE_SQL = `
-  SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS ident
+  SELECT c.relname AS name, format('%I.%I', current_schema(), c.relname) AS ident
     FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_stat_user_tables s ON s.relid = c.oid
-   WHERE n.nspname = current_schema()
+   WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
      AND c.relkind IN ('r', 'p')
      AND (current_setting('autovacuum') = 'off'
           OR EXISTS (SELECT 1 FROM unnest(c.reloptions) o
                       WHERE o ~* '^autovacuum_enabled=(f|fa|fal|fals|false|n|no|of|off|0)$'))
-     AND s.n_mod_since_analyze >= current_setting('autovacuum_analyze_threshold')::float8
+     AND pg_stat_get_mod_since_analyze(c.oid) >= current_setting('autovacuum_analyze_threshold')::float8
            + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0)
    ORDER BY c.relname`;
 
