@@ -77,8 +77,11 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     /* idle client errors surface on the next query; never crash the process from here */
   });
   if (schema) {
+    // Only when missing: even with IF NOT EXISTS, CREATE SCHEMA needs the CREATE privilege on the
+    // database, which a role given an existing schema by its administrator need not have.
+    const { rowCount } = await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     // Identifier validated above; CREATE SCHEMA takes no bind parameters.
-    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    if (rowCount === 0) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   }
   const statements = options.prepare === false ? undefined : new StatementNames();
   let stopUpkeep: (() => void) | undefined;

@@ -41,7 +41,9 @@ const UPKEEP_LOCK_CLASS = 0x43_53_0a;
 
 /**
  * The tables of the current schema that autovacuum will not analyze and that changed enough since
- * their last analysis. `format('%I.%I')` quotes the catalog's own names for the ANALYZE statement.
+ * their last analysis, and that this role may analyze (a table it does not own would only draw a
+ * warning, and the same table again every round). `format('%I.%I')` quotes the catalog's own
+ * names for the ANALYZE statement.
  * The schema is matched first so that the change counter is read for its tables only (through the
  * `pg_stat_user_tables` view, every table of the database was read: 4–9 ms a round).
  */
@@ -50,6 +52,7 @@ const DUE_SQL = `
     FROM pg_class c
    WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
      AND c.relkind IN ('r', 'p')
+     AND pg_has_role(c.relowner, 'USAGE')
      AND (current_setting('autovacuum') = 'off'
           OR EXISTS (SELECT 1 FROM unnest(c.reloptions) o
                       WHERE o ~* '^autovacuum_enabled=(f|fa|fal|fals|false|n|no|of|off|0)$'))

@@ -95,6 +95,42 @@ describe.runIf(await postgresAvailable())('planner statistics upkeep (PostgreSQL
     }
   });
 
+  it('passes over tables its role does not own (ANALYZE would only warn, every round)', async () => {
+    const db = await open();
+    const role = `custos_t_${randomBytes(4).toString('hex')}`;
+    const schema = schemas[schemas.length - 1]!;
+    await db.exec(`CREATE ROLE ${role} LOGIN; GRANT USAGE ON SCHEMA ${schema} TO ${role};
+      GRANT SELECT, INSERT ON ledger TO ${role};
+      CREATE TABLE own (id int PRIMARY KEY) WITH (autovacuum_enabled = false);
+      ALTER TABLE own OWNER TO ${role}`);
+    const url = new URL(DATABASE_URL);
+    url.username = role;
+    let asRole: Db | undefined;
+    try {
+      asRole = await openPostgres({ connectionString: url.toString(), schema, max: 1, statistics: false });
+      await asRole.query("INSERT INTO ledger SELECT 'a' || g, 'x' FROM generate_series(1, 500) g");
+      await asRole.query('INSERT INTO own SELECT g FROM generate_series(1, 500) g');
+      await flushCounters(asRole);
+      const upkeep = statisticsUpkeep(asRole, { intervalMs: 60_000 });
+      try {
+        expect(await upkeep.tick()).toEqual(['own']);
+      } finally {
+        upkeep.stop();
+      }
+      // The owner's process analyzes the other one.
+      const owner = statisticsUpkeep(db, { intervalMs: 60_000 });
+      try {
+        expect(await owner.tick()).toEqual(['ledger']);
+      } finally {
+        owner.stop();
+      }
+    } finally {
+      await asRole?.close();
+      // Its table and grants go with it.
+      await db.exec(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+  });
+
   it('runs by itself on its interval and reports what it analyzed', async () => {
     const db = await open();
     await db.query("INSERT INTO ledger SELECT 'a' || g, 'x' FROM generate_series(1, 500) g");
