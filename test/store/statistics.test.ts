@@ -49,6 +49,16 @@ describe.runIf(await postgresAvailable())('planner statistics upkeep (PostgreSQL
     await db.query('SELECT 1');
   }
 
+  /** One upkeep round by hand (no timer); returns the tables it analyzed. */
+  async function oneRound(db: Db): Promise<string[]> {
+    const upkeep = statisticsUpkeep(db, { intervalMs: 60_000 });
+    try {
+      return await upkeep.tick();
+    } finally {
+      upkeep.stop();
+    }
+  }
+
   it('a lookup planned on a small table is replanned once the table has grown', async () => {
     const db = await open();
     const sql = 'SELECT intent_id, body FROM ledger WHERE intent_id = ANY($1::text[])';
@@ -65,12 +75,7 @@ describe.runIf(await postgresAvailable())('planner statistics upkeep (PostgreSQL
     expect(await buffersOf(db, name, "'{a1,a2}'")).toBeGreaterThan(500);
 
     await flushCounters(db);
-    const upkeep = statisticsUpkeep(db, { intervalMs: 60_000 });
-    try {
-      expect(await upkeep.tick()).toEqual(['ledger']);
-    } finally {
-      upkeep.stop();
-    }
+    expect(await oneRound(db)).toEqual(['ledger']);
     // ANALYZE invalidated the plan: the same prepared statement is now an index lookup.
     expect(await buffersOf(db, name, "'{a1,a2}'")).toBeLessThan(20);
     expect((await db.query(sql, [['a1', 'b20000']])).rows).toHaveLength(2);
@@ -80,19 +85,14 @@ describe.runIf(await postgresAvailable())('planner statistics upkeep (PostgreSQL
     const db = await open();
     await db.query("INSERT INTO ledger SELECT 'a' || g, 'x' FROM generate_series(1, 1000) g");
     await flushCounters(db);
-    const upkeep = statisticsUpkeep(db, { intervalMs: 60_000 });
-    try {
-      expect(await upkeep.tick()).toEqual(['ledger']);
-      // 50 + 10 % of 1,000 rows must change before the next analysis (autovacuum's defaults).
-      await db.query("INSERT INTO ledger SELECT 'b' || g, 'x' FROM generate_series(1, 100) g");
-      await flushCounters(db);
-      expect(await upkeep.tick()).toEqual([]);
-      await db.query("INSERT INTO ledger SELECT 'c' || g, 'x' FROM generate_series(1, 100) g");
-      await flushCounters(db);
-      expect(await upkeep.tick()).toEqual(['ledger']);
-    } finally {
-      upkeep.stop();
-    }
+    expect(await oneRound(db)).toEqual(['ledger']);
+    // 50 + 10 % of 1,000 rows must change before the next analysis (autovacuum's defaults).
+    await db.query("INSERT INTO ledger SELECT 'b' || g, 'x' FROM generate_series(1, 100) g");
+    await flushCounters(db);
+    expect(await oneRound(db)).toEqual([]);
+    await db.query("INSERT INTO ledger SELECT 'c' || g, 'x' FROM generate_series(1, 100) g");
+    await flushCounters(db);
+    expect(await oneRound(db)).toEqual(['ledger']);
   });
 
   it('passes over tables its role does not own (ANALYZE would only warn, every round)', async () => {
@@ -111,19 +111,9 @@ describe.runIf(await postgresAvailable())('planner statistics upkeep (PostgreSQL
       await asRole.query("INSERT INTO ledger SELECT 'a' || g, 'x' FROM generate_series(1, 500) g");
       await asRole.query('INSERT INTO own SELECT g FROM generate_series(1, 500) g');
       await flushCounters(asRole);
-      const upkeep = statisticsUpkeep(asRole, { intervalMs: 60_000 });
-      try {
-        expect(await upkeep.tick()).toEqual(['own']);
-      } finally {
-        upkeep.stop();
-      }
+      expect(await oneRound(asRole)).toEqual(['own']);
       // The owner's process analyzes the other one.
-      const owner = statisticsUpkeep(db, { intervalMs: 60_000 });
-      try {
-        expect(await owner.tick()).toEqual(['ledger']);
-      } finally {
-        owner.stop();
-      }
+      expect(await oneRound(db)).toEqual(['ledger']);
     } finally {
       await asRole?.close();
       // Its table and grants go with it.
