@@ -104,6 +104,15 @@ describe.runIf(await postgresAvailable())('planner statistics upkeep (PostgreSQL
     expect(await oneRound(db)).toEqual(['ledger']);
   });
 
+  it('leaves a table with a quoted name alone and analyzes the others', async () => {
+    const db = await open();
+    await db.exec(`CREATE TABLE "Odd; Name" (id int) WITH (autovacuum_enabled = false)`);
+    await db.query(`INSERT INTO "Odd; Name" SELECT g FROM generate_series(1, 500) g`);
+    await db.query("INSERT INTO ledger SELECT 'a' || g, 'x' FROM generate_series(1, 500) g");
+    await flushCounters(db);
+    expect(await oneRound(db)).toEqual(['ledger']);
+  });
+
   it('passes over tables its role does not own (ANALYZE would only warn, every round)', async () => {
     const db = await open();
     const role = `custos_t_${randomBytes(4).toString('hex')}`;
