@@ -357,9 +357,8 @@ async function signedTimes(
 async function settledIds(databaseUrl: string, schema: string, ids: string[]): Promise<Set<string>> {
   const c = await observer(databaseUrl);
   const { rows } = await c.query<{ id: string }>(
-    `SELECT x.id FROM (${SIGNED_SQL(checkedSchema(schema))}) x
-      WHERE x.n >= 2 OR x.state IN ('failed', 'blocked', 'rejected', 'expired')`,
-    [ids],
+    `SELECT x.id FROM (${SIGNED_SQL(checkedSchema(schema))}) x WHERE x.n >= 2 OR x.state = ANY($2::text[])`,
+    [ids, [...FAILED_STATES]],
   );
   return new Set(rows.map((r) => r.id));
 }
